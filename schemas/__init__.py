@@ -1,0 +1,32 @@
+"""Records of every scenestream topic, (de)serialised with orjson. See DESIGN.md."""
+from schemas.codec import dumps, from_dict, loads, to_dict
+from schemas.records import (
+    EVENT_KINDS,
+    SCHEMA_VERSION,
+    AudioChunk,
+    AudioEvent,
+    AudioTags,
+    DeadLetter,
+    Detections,
+    Frame,
+    FrameBatch,
+    Keyframe,
+    Scene,
+    SceneCaption,
+    TrackObservation,
+    TrackSummary,
+    Transcript,
+    TranscriptPart,
+    VideoEvent,
+    VideoRequest,
+    VlmCaption,
+    Word,
+)
+from schemas.topics import RECORDS_BY_TOPIC
+
+__all__ = [
+    "EVENT_KINDS", "SCHEMA_VERSION", "RECORDS_BY_TOPIC", "dumps", "loads", "to_dict", "from_dict",
+    "AudioChunk", "AudioEvent", "AudioTags", "DeadLetter", "Detections", "Frame", "FrameBatch", "Keyframe",
+    "Scene", "SceneCaption", "TrackObservation", "TrackSummary", "Transcript", "TranscriptPart", "VideoEvent",
+    "VideoRequest", "VlmCaption", "Word",
+]

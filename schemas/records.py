@@ -1,0 +1,262 @@
+"""One record type per topic (see DESIGN.md). Times are seconds from the start of the video, on one time base:
+pts x time_base minus the stream's start time. Every window is half-open, [start, end).
+
+Windows carry `index` (their position in their own sequence, from 0) and `last` (true on the final one), so a
+consumer can tell when a source has covered a video completely without waiting on anything else.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SCHEMA_VERSION = 1
+
+
+# ---------------------------------------------------------------- input
+
+
+@dataclass
+class VideoRequest:
+    """Topic `videos`: what a user publishes."""
+
+    video_id: str
+    uri: str
+    options: dict = field(default_factory=dict)
+    submitted_at: float = 0.0
+    schema_version: int = SCHEMA_VERSION
+
+
+# ---------------------------------------------------------------- ingest output
+
+
+@dataclass
+class Keyframe:
+    time: float
+    jpeg: bytes
+    width: int = 0
+    height: int = 0
+
+
+@dataclass
+class Scene:
+    """Topic `scenes`: one detected scene with its keyframes (JPEG, short side 336 px by default)."""
+
+    video_id: str
+    index: int
+    start: float
+    end: float
+    keyframes: list[Keyframe] = field(default_factory=list)
+    last: bool = False
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def key(self) -> str:
+        return f"{self.video_id}:{self.index}"
+
+
+@dataclass
+class AudioChunk:
+    """Topic `audio`: 16 kHz mono signed 16-bit little-endian PCM covering [start, end)."""
+
+    video_id: str
+    index: int
+    start: float
+    end: float
+    pcm: bytes
+    sample_rate: int = 16000
+    last: bool = False
+    schema_version: int = SCHEMA_VERSION
+
+
+@dataclass
+class Frame:
+    time: float
+    jpeg: bytes
+    width: int = 0
+    height: int = 0
+
+
+@dataclass
+class FrameBatch:
+    """Topic `frames`: frames sampled at a set rate over [start, end), in order."""
+
+    video_id: str
+    index: int
+    start: float
+    end: float
+    frames: list[Frame] = field(default_factory=list)
+    last: bool = False
+    schema_version: int = SCHEMA_VERSION
+
+
+# ---------------------------------------------------------------- agent outputs
+
+
+@dataclass
+class Word:
+    word: str
+    start: float
+    end: float
+    probability: float = 0.0
+
+
+@dataclass
+class Transcript:
+    """Topic `transcripts`: what was said in one audio window."""
+
+    video_id: str
+    index: int
+    start: float
+    end: float
+    model: str = ""
+    language: str = ""
+    text: str = ""
+    words: list[Word] = field(default_factory=list)
+    last: bool = False
+    error: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+
+@dataclass
+class AudioEvent:
+    label: str
+    score: float
+    start: float
+    end: float
+
+
+@dataclass
+class AudioTags:
+    """Topic `audio-tags`: sound events heard in one audio window."""
+
+    video_id: str
+    index: int
+    start: float
+    end: float
+    model: str = ""
+    events: list[AudioEvent] = field(default_factory=list)
+    last: bool = False
+    error: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+
+@dataclass
+class TrackObservation:
+    track_id: int
+    label: str
+    confidence: float
+    box: list[float]  # normalised x1, y1, x2, y2 in [0, 1]
+    time: float
+
+
+@dataclass
+class Detections:
+    """Topic `detections`: tracked objects in one frame batch."""
+
+    video_id: str
+    index: int
+    start: float
+    end: float
+    model: str = ""
+    tracks: list[TrackObservation] = field(default_factory=list)
+    last: bool = False
+    error: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+
+@dataclass
+class VlmCaption:
+    """Topic `vlm-captions`: the caption of one scene."""
+
+    video_id: str
+    index: int  # the scene's index
+    start: float
+    end: float
+    caption: str = ""
+    model: str = ""
+    latency: float = 0.0  # seconds of generation, model loading excluded
+    labels: list[str] = field(default_factory=list)  # image labels, used by the offline captioner
+    keyframe_times: list[float] = field(default_factory=list)
+    last: bool = False
+    error: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+
+# ---------------------------------------------------------------- joiner output
+
+
+@dataclass
+class TranscriptPart:
+    text: str = ""
+    language: str = ""
+    words: list[Word] = field(default_factory=list)
+
+
+@dataclass
+class TrackSummary:
+    track_id: int
+    label: str
+    first: float
+    last: float
+    observations: int
+    max_confidence: float
+
+
+@dataclass
+class SceneCaption:
+    """Topic `captions`: the final record of one scene, keyed `video_id:index`."""
+
+    video_id: str
+    index: int
+    start: float
+    end: float
+    caption: str = ""
+    captioner: str = ""
+    transcript: TranscriptPart = field(default_factory=TranscriptPart)
+    audio_events: list[AudioEvent] = field(default_factory=list)
+    objects: dict[str, int] = field(default_factory=dict)
+    tracks: list[TrackSummary] = field(default_factory=list)
+    keyframe_times: list[float] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+    last: bool = False
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def key(self) -> str:
+        return f"{self.video_id}:{self.index}"
+
+
+# ---------------------------------------------------------------- lifecycle
+
+
+EVENT_KINDS = ("accepted", "ingested", "progress", "done", "failed")
+
+
+@dataclass
+class VideoEvent:
+    """Topic `video-events`: lifecycle of one video. `ingested` carries duration and counts; `failed` a code and
+    a one-line message."""
+
+    video_id: str
+    kind: str
+    time: float = 0.0  # wall-clock epoch seconds
+    uri: str = ""
+    duration: float | None = None
+    position: float | None = None  # for progress: seconds of video handled so far
+    has_video: bool | None = None
+    has_audio: bool | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    code: str = ""
+    message: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+
+@dataclass
+class DeadLetter:
+    """Topic `errors`: a message no agent could read, kept with the reason."""
+
+    topic: str
+    reason: str
+    payload: str  # the raw message, decoded as UTF-8 with replacement, truncated
+    time: float = 0.0
+    schema_version: int = SCHEMA_VERSION

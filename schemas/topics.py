@@ -1,0 +1,30 @@
+"""Which record type travels on which topic (names without the configurable prefix)."""
+from __future__ import annotations
+
+from schemas.records import (
+    AudioChunk,
+    AudioTags,
+    DeadLetter,
+    Detections,
+    FrameBatch,
+    Scene,
+    SceneCaption,
+    Transcript,
+    VideoEvent,
+    VideoRequest,
+    VlmCaption,
+)
+
+RECORDS_BY_TOPIC: dict[str, type] = {
+    "videos": VideoRequest,
+    "scenes": Scene,
+    "audio": AudioChunk,
+    "frames": FrameBatch,
+    "transcripts": Transcript,
+    "audio-tags": AudioTags,
+    "detections": Detections,
+    "vlm-captions": VlmCaption,
+    "captions": SceneCaption,
+    "video-events": VideoEvent,
+    "errors": DeadLetter,
+}

@@ -1,0 +1,124 @@
+"""The `scenestream` command. Thin: parses arguments, builds agents, hands over to a runtime."""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import time
+from pathlib import Path
+
+from agents.errors import ConfigError, InputError
+
+DESCRIPTION = """\
+scenestream: a video in, a stream of per-scene records out (bounds, caption, speech, sounds, objects).
+
+  scenestream run VIDEO --out DIR     run everything in this process (embedded runtime)
+"""
+
+
+def _video_id(source: str) -> str:
+    stem = Path(source.split("?")[0].rstrip("/")).stem or "video"
+    return f"{stem[:40]}-{hashlib.sha1(source.encode()).hexdigest()[:8]}"
+
+
+def _options(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ConfigError(f"--option takes KEY=VALUE, got {pair!r}")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value
+    return out
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    # Imported here so `--help` stays fast.
+    import orjson
+    from rich.console import Console
+
+    from agents.ingest import IngestAgent, IngestSettings
+    from schemas import VideoRequest, dumps
+    from streams import registry
+    from streams.embedded import EmbeddedPipeline
+    from streams.report import ProgressView, summary_table
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = registry.parse_agents(args.agents, registry.available())
+    processors = {n: registry.build(n, {}) for n in names}
+    request = VideoRequest(args.video_id or _video_id(args.source), args.source, _options(args.option), time.time())
+    pipeline = EmbeddedPipeline(IngestAgent(IngestSettings()), processors, queue_size=args.queue_size)
+    view = ProgressView(Path(args.source).name or args.source, enabled=None if not args.quiet else False)
+    captions_path = out / "captions.jsonl"
+    try:
+        pipeline.setup()
+        with open(captions_path, "wb") as sink:
+            def on_caption(rec) -> None:
+                sink.write(dumps(rec) + b"\n")
+                sink.flush()  # each scene is readable the moment it is final
+                view.scene(rec.end)
+
+            def on_event(ev) -> None:
+                if ev.kind == "accepted":
+                    view.duration(ev.duration)
+                elif ev.kind == "progress" and ev.position is not None:
+                    view.position(ev.position)
+
+            result = pipeline.run(request, on_caption, on_event)
+    finally:
+        view.close()
+        pipeline.close()
+    summary = result.summary()
+    (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
+    if result.failed:
+        print(f"scenestream: {args.source}: {result.failed.message}", file=sys.stderr)
+        return 1
+    if not args.quiet:
+        console = Console()
+        console.print(summary_table(summary))
+        console.print(f"captions: {captions_path}\nsummary:  {out / 'summary.json'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scenestream", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="process one video in this process and write its scene records",
+                         description="Decode SOURCE once, cut it into scenes and run the model agents on it. Each "
+                                     "scene's record is appended to DIR/captions.jsonl as soon as it is final; "
+                                     "DIR/summary.json gets timings. Exit status 1 with one line on stderr if "
+                                     "the source cannot be processed.")
+    run.add_argument("source", metavar="SOURCE", help="a path, file://, http(s)://, rtsp:// or rtmp:// URI")
+    run.add_argument("--out", default="out", metavar="DIR", help="output directory (default: ./out)")
+    run.add_argument("--agents", metavar="LIST",
+                     help="comma-separated model agents to run (asr,tagger,detector,captioner); default: all installed")
+    run.add_argument("--video-id", help="id for the records (default: file name + hash of the URI)")
+    run.add_argument("--option", "-o", action="append", metavar="KEY=VALUE",
+                     help="ingest option, e.g. -o detector=adaptive -o threshold=3 -o keyframes=3 -o frame_rate=1")
+    run.add_argument("--queue-size", type=int, default=8, help="records buffered between stages (default 8)")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no table")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except (ConfigError, InputError) as exc:
+        print(f"scenestream: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    except KeyboardInterrupt:
+        print("scenestream: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
