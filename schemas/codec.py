@@ -60,7 +60,9 @@ def _convert(tp: Any, value: Any) -> Any:
     if origin is dict:
         args = typing.get_args(tp)
         if len(args) == 2:
-            return {k: _convert(args[1], v) for k, v in value.items()}
+            # JSON object keys are strings: give int-keyed maps their ints back.
+            key = int if args[0] is int else (lambda k: k)
+            return {key(k): _convert(args[1], v) for k, v in value.items()}
         return dict(value)
     return value
 

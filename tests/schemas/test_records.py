@@ -1,0 +1,91 @@
+import base64
+import dataclasses
+import typing
+
+import jsonschema
+import orjson
+import pytest
+
+import schemas
+from schemas import (
+    AudioChunk, AudioEvent, AudioTags, DeadLetter, Detections, Frame, FrameBatch, Keyframe, Scene, SceneCaption,
+    TrackObservation, TrackSummary, Transcript, TranscriptPart, VideoEvent, VideoRequest, VlmCaption, Word,
+)
+from schemas.jsonschema import JSON_DIR, render_all
+
+SAMPLES = {
+    "videos": VideoRequest("v1", "file:///x.mp4", {"frame_rate": 1}, 1.5),
+    "scenes": Scene("v1", 2, 1.2, 3.04, [Keyframe(1.2, b"\xff\xd8jpeg\x00", 336, 597)], last=True),
+    "audio": AudioChunk("v1", 0, 0.0, 10.0, b"\x01\x00" * 8),
+    "frames": FrameBatch("v1", 0, 0.0, 4.0, [Frame(0.0, b"\xff\xd8", 640, 360)]),
+    "transcripts": Transcript("v1", 0, 0.0, 10.0, "tiny.en", "en", " hello", [Word(" hello", 1.0, 1.4, 0.9)]),
+    "audio-tags": AudioTags("v1", 0, 0.0, 10.0, "yamnet", [AudioEvent("Speech", 0.8, 0.0, 2.5)]),
+    "detections": Detections("v1", 1, 4.0, 8.0, "yolo", [TrackObservation(3, "person", 0.9, [0.1, 0.2, 0.3, 0.4], 4.5)]),
+    "vlm-captions": VlmCaption("v1", 2, 1.2, 3.04, "a bus", "llava", 0.5, error=None),
+    "captions": SceneCaption("v1", 2, 1.2, 3.04, "a bus", "llava", TranscriptPart("hi", "en", [Word("hi", 1.3, 1.5)]),
+                             [AudioEvent("Speech", 0.8, 1.2, 2.0)], {"person": 2},
+                             [TrackSummary(3, "person", 1.3, 2.9, 7, 0.93)], [1.2, 2.1], {"caption": 0.5},
+                             {"tagger": "no audio track"}),
+    "video-events": VideoEvent("v1", "failed", 2.0, "x.mp4", code="not_found", message="no such file: x.mp4"),
+    "errors": DeadLetter("videos", "not valid JSON", "{oops"),
+}
+
+
+def test_every_topic_has_a_sample():
+    assert set(SAMPLES) == set(schemas.RECORDS_BY_TOPIC)
+
+
+@pytest.mark.parametrize("topic", sorted(SAMPLES))
+def test_round_trip_is_lossless(topic):
+    record = SAMPLES[topic]
+    raw = schemas.dumps(record)
+    back = schemas.loads(type(record), raw)
+    assert back == record
+    assert back.schema_version == schemas.SCHEMA_VERSION
+
+
+@pytest.mark.parametrize("topic", sorted(SAMPLES))
+def test_samples_validate_against_generated_schema(topic):
+    schema = orjson.loads((JSON_DIR / f"{topic}.schema.json").read_bytes())
+    jsonschema.validate(orjson.loads(schemas.dumps(SAMPLES[topic])), schema)
+
+
+def test_schema_rejects_a_wrong_type():
+    schema = orjson.loads((JSON_DIR / "scenes.schema.json").read_bytes())
+    bad = orjson.loads(schemas.dumps(SAMPLES["scenes"]))
+    bad["start"] = "soon"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
+
+
+def test_committed_json_schemas_match_the_dataclasses():
+    rendered = render_all()
+    on_disk = {p.name: p.read_bytes() for p in JSON_DIR.glob("*.schema.json")}
+    assert on_disk == rendered, "schemas/json is stale: run `make schemas` (python -m schemas.jsonschema)"
+
+
+def test_bytes_travel_as_base64():
+    raw = orjson.loads(schemas.dumps(SAMPLES["audio"]))
+    assert base64.b64decode(raw["pcm"]) == b"\x01\x00" * 8 and raw["pcm"] == "AQABAAEAAQABAAEAAQABAA=="
+
+
+def test_missing_required_field_is_a_one_line_error():
+    with pytest.raises(ValueError, match="VideoRequest") as err:
+        schemas.loads(VideoRequest, b'{"video_id": "x"}')
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b'"str"'])
+def test_garbage_is_a_value_error(raw):
+    with pytest.raises(ValueError):
+        schemas.loads(VideoRequest, raw)
+
+
+def test_unknown_fields_are_ignored_for_forward_compatibility():
+    rec = schemas.loads(VideoRequest, b'{"video_id": "x", "uri": "y", "from_the_future": 1}')
+    assert rec == VideoRequest("x", "y")
+
+
+def test_every_record_carries_a_schema_version():
+    for cls in schemas.RECORDS_BY_TOPIC.values():
+        assert "schema_version" in {f.name for f in dataclasses.fields(cls)}, cls
