@@ -14,7 +14,7 @@ class IngestSettings:
     detect_width: int = 256  # frames are downscaled to about this width for detection, as PySceneDetect does
     keyframes: int = 2  # per scene, at 0, 1/n, 2/n ... of its duration (2 = start and middle, as the seed)
     keyframe_short_side: int = 336
-    keyframe_candidates_per_second: float = 4.0  # candidate rate before thinning; bounds middle-frame error
+    keyframe_candidates_per_second: float = 8.0  # candidate rate before thinning; bounds middle-frame error
     keyframe_candidate_limit: int = 32  # candidates kept per open scene (thinned 2:1 when exceeded)
     jpeg_quality: int = 85
     audio_chunk_seconds: float = 10.0  # 10 s of 16 kHz s16 mono = 320 kB (427 kB as base64): well under 1 MB
