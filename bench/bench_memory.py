@@ -56,7 +56,7 @@ def main() -> int:
     table = "| video | scenes | wall s | RTF | peak RSS MB |\n|---|---|---|---|---|\n" + "\n".join(
         f"| {r['minutes']:g} min | {r['scenes']} | {r['wall']:.1f} | {r['wall'] / (r['minutes'] * 60):.3f} | {r['peak_mb']:.0f} |"
         for r in rows)
-    record(f"Memory: `scenestream run`, {args.short:g} vs {args.long:g} minutes (agents: {args.agents or 'all installed'})",
+    record(f"Memory: `scenestream run`, {args.short:g} vs {args.long:g} minutes (agents: {args.agents if args.agents is not None else 'all installed'})",
            f"{table}\n\nPeak RSS ratio long/short: **{ratio:.3f}** (bound: 1.15) — {verdict}")
     return 0 if ratio <= 1.15 else 1
 
