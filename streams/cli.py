@@ -14,6 +14,7 @@ DESCRIPTION = """\
 scenestream: a video in, a stream of per-scene records out (bounds, caption, speech, sounds, objects).
 
   scenestream run VIDEO --out DIR     run everything in this process (embedded runtime)
+  scenestream models list             the models installed and where they came from
 """
 
 
@@ -81,6 +82,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from agents import models
+
+    table = Table(title="offline model pack" + (" (offline: defaults come from here)" if models.offline() else ""))
+    for col in ("name", "use", "installed at", "package", "licence"):
+        table.add_column(col)
+    for entry, where in models.installed_pack():
+        table.add_row(entry.name, entry.use, str(where) if where else "[red]not installed[/red]", entry.package,
+                      entry.licence)
+    Console(width=200 if not sys.stdout.isatty() else None).print(table)
+    print(f"device: {models.pick_device('auto')}; model cache: {models.cache_dir()}; "
+          f"hub: {'off (HF_HUB_OFFLINE / SCENESTREAM_OFFLINE)' if models.offline() else 'on'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scenestream", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -101,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--queue-size", type=int, default=8, help="records buffered between stages (default 8)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no table")
     run.set_defaults(func=cmd_run)
+
+    mdl = sub.add_parser("models", help="show the models this install can use",
+                         description="Models are named by a hub id, a local directory or an offline-pack name.")
+    mdl_sub = mdl.add_subparsers(dest="models_command", metavar="ACTION")
+    lst = mdl_sub.add_parser("list", help="the offline model pack: what is installed and where it came from")
+    lst.set_defaults(func=cmd_models)
+    mdl.set_defaults(func=cmd_models)
     return parser
 
 
