@@ -131,18 +131,39 @@ class EmbeddedPipeline:
         async def agent_worker(name: str) -> None:
             proc, q = self.processors[name], inbox[name]
             busy, calls = 0.0, 0
+            # Agents that gain from batching (the captioner) expose process_batch and say how much to gather:
+            # up to `max_batch` records, waiting at most `batch_wait` seconds after the first.
+            batched = hasattr(proc, "process_batch") and getattr(proc, "max_batch", 1) > 1
 
-            def call(record: Any) -> list:
-                return list(proc.process(record))
+            def call(records: list) -> list:
+                if batched:
+                    return list(proc.process_batch(records))
+                return list(proc.process(records[0]))
 
-            while (record := await q.get()) is not _END:
+            finished = False
+            while not finished:
+                record = await q.get()
+                if record is _END:
+                    break
+                records = [record]
+                if batched:
+                    deadline = loop.time() + getattr(proc, "batch_wait", 0.05)
+                    while len(records) < proc.max_batch:
+                        try:
+                            nxt = await asyncio.wait_for(q.get(), max(0.0, deadline - loop.time()))
+                        except asyncio.TimeoutError:
+                            break
+                        if nxt is _END:
+                            finished = True
+                            break
+                        records.append(nxt)
                 t0 = time.perf_counter()
                 try:
-                    outputs = await loop.run_in_executor(self._executors[name], call, record)
+                    outputs = await loop.run_in_executor(self._executors[name], call, records)
                 except Exception as exc:  # one bad window must not stop the video: report it on the record
-                    outputs = [error_record(name, record, exc, getattr(proc, "model_id", ""))]
+                    outputs = [error_record(name, r, exc, getattr(proc, "model_id", "")) for r in records]
                 busy += time.perf_counter() - t0
-                calls += 1
+                calls += len(records)
                 for out in outputs:
                     await to_joiner.put(out)
             result.busy_seconds[name] = busy

@@ -1,0 +1,80 @@
+"""The embedded runtime's wiring, with the real ingest agent on real media and small stand-in model agents (the
+model agents have tests of their own; here we test routing, batching, error handling and back-pressure)."""
+import threading
+
+from agents.ingest import IngestAgent
+from schemas import Detections, FrameBatch, Scene, VideoRequest, VlmCaption
+from streams.embedded import EmbeddedPipeline
+from tests import media
+
+
+class CountingDetector:
+    name, model_id = "detector", "stand-in"
+
+    def __init__(self, fail_on=None):
+        self.fail_on = fail_on
+        self.seen = []
+        self.in_flight = 0
+
+    def setup(self): ...
+    def close(self): ...
+
+    def process(self, batch: FrameBatch):
+        self.seen.append(batch.index)
+        if batch.index == self.fail_on:
+            raise RuntimeError("model exploded\non two lines")
+        return [Detections(batch.video_id, batch.index, batch.start, batch.end, self.model_id, [], last=batch.last)]
+
+
+class BatchingCaptioner:
+    name, model_id = "captioner", "stand-in-vlm"
+    max_batch, batch_wait = 4, 0.5
+
+    def __init__(self):
+        self.batches = []
+        self.threads = set()
+
+    def setup(self): ...
+    def close(self): ...
+
+    def process_batch(self, scenes: list[Scene]):
+        self.batches.append([s.index for s in scenes])
+        self.threads.add(threading.current_thread().name)
+        return [VlmCaption(s.video_id, s.index, s.start, s.end, f"scene {s.index} with {len(s.keyframes)} frames",
+                           self.model_id, 0.01, keyframe_times=[k.time for k in s.keyframes], last=s.last)
+                for s in scenes]
+
+
+def run(processors, uri=None):
+    pipe = EmbeddedPipeline(IngestAgent(), processors, queue_size=2)
+    pipe.setup()
+    out = []
+    try:
+        result = pipe.run(VideoRequest("v", str(uri or media.bikes())), out.append)
+    finally:
+        pipe.close()
+    return result, out
+
+
+def test_captions_are_batched_and_joined_in_order():
+    cap = BatchingCaptioner()
+    result, out = run({"captioner": cap})
+    assert [c.index for c in out] == list(range(6))
+    assert all(c.caption == f"scene {c.index} with 2 frames" and c.captioner == "stand-in-vlm" for c in out)
+    assert sum(len(b) for b in cap.batches) == 6 and max(len(b) for b in cap.batches) > 1
+    assert cap.threads and all(t.startswith("captioner") for t in cap.threads)  # off the event loop
+    assert result.calls["captioner"] == 6 and result.scenes == 6 and result.duration == 10.0
+
+
+def test_an_agent_exception_becomes_a_missing_field_not_a_crash():
+    det = CountingDetector(fail_on=1)
+    result, out = run({"detector": det})
+    assert len(out) == 6 and result.failed is None
+    broken = [c for c in out if "detector" in c.missing]
+    assert broken and all(c.missing["detector"] == "RuntimeError: model exploded on two lines" for c in broken)
+    assert {c.index for c in broken} == {c.index for c in out if c.start < 8.0 and c.end > 4.0}  # batch 1 = [4, 8)
+
+
+def test_failed_ingest_is_reported_and_the_run_ends():
+    result, out = run({"detector": CountingDetector()}, uri="/no/such/video.mp4")
+    assert result.failed is not None and result.failed.code == "not_found" and out == []
