@@ -64,6 +64,8 @@ def test_captions_are_batched_and_joined_in_order():
     assert sum(len(b) for b in cap.batches) == 6 and max(len(b) for b in cap.batches) > 1
     assert cap.threads and all(t.startswith("captioner") for t in cap.threads)  # off the event loop
     assert result.calls["captioner"] == 6 and result.scenes == 6 and result.duration == 10.0
+    summary = result.summary()
+    assert summary["captioner"]["seconds"] == 0.06 and summary["captioner"]["real_time_factor"] == 0.006
 
 
 def test_an_agent_exception_becomes_a_missing_field_not_a_crash():
