@@ -213,10 +213,19 @@ class Joiner:
         rec.transcript = TranscriptPart(text="".join(w.word for w in words).strip(),
                                         language=max(set(langs), key=langs.count) if langs else "", words=words)
 
+        spans: dict[str, AudioEvent] = {}  # label -> its latest span, to join spans split at chunk edges
         for _, w in windows("tagger"):
             for e in w.get("events", []):
-                if e["start"] < hi and e["end"] > lo:
-                    rec.audio_events.append(AudioEvent(e["label"], e["score"], max(e["start"], lo), min(e["end"], hi)))
+                if not (e["start"] < hi and e["end"] > lo):
+                    continue
+                start, end = max(e["start"], lo), min(e["end"], hi)
+                prev = spans.get(e["label"])
+                if prev is not None and start <= prev.end:
+                    prev.end, prev.score = max(prev.end, end), max(prev.score, e["score"])
+                    continue
+                spans[e["label"]] = AudioEvent(e["label"], e["score"], start, end)
+                rec.audio_events.append(spans[e["label"]])
+        rec.audio_events.sort(key=lambda e: (e.start, -e.score))
 
         tracks: dict[int, TrackSummary] = {}
         for _, w in windows("detector"):

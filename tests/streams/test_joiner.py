@@ -58,6 +58,15 @@ def test_out_of_order_windows_use_a_contiguous_prefix():
     assert [(e.label, e.start, e.end) for e in c.audio_events] == [("Speech", 2, 4), ("Bell", 12, 14)]
 
 
+def test_sound_spans_split_at_chunk_edges_are_joined():
+    j = Joiner(["tagger"])
+    j.add(VideoEvent(V, "accepted", has_video=True, has_audio=True))
+    j.add(Scene(V, 0, 0, 20, last=True))
+    j.add(AudioTags(V, 0, 0, 10, "y", [AudioEvent("Speech", 0.6, 8, 10)]))
+    [c] = captions(j.add(AudioTags(V, 1, 10, 20, "y", [AudioEvent("Speech", 0.9, 10, 12)], last=True)))
+    assert [(e.label, e.score, e.start, e.end) for e in c.audio_events] == [("Speech", 0.9, 8, 12)]
+
+
 def test_no_audio_track_marks_audio_fields_missing_without_waiting():
     j = Joiner(["asr", "tagger", "detector"])
     j.add(VideoEvent(V, "accepted", has_video=True, has_audio=False))
