@@ -59,3 +59,21 @@ def test_unknown_agent_is_a_usage_error(tmp_path):
 def test_help_explains_run():
     proc = scenestream("run", "--help")
     assert proc.returncode == 0 and "captions.jsonl" in proc.stdout and "--agents" in proc.stdout
+
+
+@pytest.mark.slow
+def test_run_synthetic_clip_with_the_stage1_agents_fills_every_field(tmp_path):
+    proc = scenestream("run", str(media.synth_clip()), "--out", str(tmp_path), "-q",
+                       "--agents", "asr,tagger,detector", "-o", "frame_rate=0.5")
+    assert proc.returncode == 0, proc.stderr
+    caps = read_captions(tmp_path)
+    assert [(c.start, round(c.end)) for c in caps] == [(0.0, 15), (15.0, 30), (30.0, 45), (45.0, 60)]
+    speech = caps[1]
+    assert "quick brown fox" in speech.transcript.text.lower() and speech.transcript.language == "en"
+    assert abs(speech.transcript.words[0].start - 20.0) <= 0.5
+    assert all(c.transcript.text == "" for c in caps if c.index != 1)  # words land only in [15, 30)
+    assert "Speech" in {e.label for e in speech.audio_events}
+    for c in caps:
+        assert set(c.missing) == {"captioner"}  # every Stage-1 field was filled, none waited forever
+    summary = orjson.loads((tmp_path / "summary.json").read_bytes())
+    assert set(summary["busy_seconds"]) >= {"ingest", "asr", "tagger", "detector", "joiner"}
