@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     lst = mdl_sub.add_parser("list", help="the offline model pack: what is installed and where it came from")
     lst.set_defaults(func=cmd_models)
     mdl.set_defaults(func=cmd_models)
+    from streams.cli_kafka import add_commands; add_commands(sub)  # noqa: E702 - Kafka mode: worker, submit, tail, status
     return parser
 
 

@@ -1,0 +1,134 @@
+"""The Kafka mode subcommands of `scenestream`: worker, submit, tail, status. `add_commands(subparsers)` adds them
+to the main parser (streams/cli.py). Everything heavy is imported inside the commands so `--help` stays fast."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import sys
+import uuid
+from pathlib import Path
+
+
+BROKER_HELP = "Kafka bootstrap servers host:port[,...] (default: $SCENESTREAM_BROKER or localhost:9092)"
+PREFIX_HELP = "topic prefix (default: $SCENESTREAM_PREFIX or 'scenestream.')"
+
+
+def _settings(args: argparse.Namespace, **extra):
+    from streams.kafka.settings import KafkaSettings
+
+    return KafkaSettings.from_env(broker=args.broker, prefix=args.prefix, **extra)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--broker", help=BROKER_HELP)
+    p.add_argument("--prefix", help=PREFIX_HELP)
+
+
+def new_video_id(source: str) -> str:
+    """A fresh id per submission: the joiner remembers finished ids (to ignore replays after a crash), so
+    resubmitting a source needs a new id to be processed again."""
+    stem = Path(source.split("?")[0].rstrip("/")).stem or "video"
+    digest = hashlib.sha1(source.encode()).hexdigest()[:6]
+    return f"{stem[:40]}-{digest}-{uuid.uuid4().hex[:6]}"
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.kafka.worker import parse_agent_options, parse_agents, run_worker
+
+    agents = parse_agents(args.agents)
+    options = parse_agent_options(args.option)
+    settings = _settings(args, partitions=args.partitions, scene_partitions=args.scene_partitions,
+                         store=args.store, guarantee=args.guarantee, group=args.group, data_dir=args.data_dir)
+    return run_worker(settings, agents, options, loglevel=args.loglevel)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from streams.cli import _options
+    from streams.kafka.client import make_request, submit
+
+    settings = _settings(args)
+    request = make_request(args.source, args.video_id or new_video_id(args.source), _options(args.option))
+    asyncio.run(submit(settings, request))
+    print(request.video_id, flush=True)
+    return 0
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from streams.kafka.client import Tail
+
+    tail = Tail(_settings(args), video_id=args.video_id, until_done=args.until_done,
+                from_beginning=args.from_beginning, timeout=args.timeout)
+    return asyncio.run(tail.run())
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from schemas import dumps
+    from streams.kafka.client import status
+
+    event = asyncio.run(status(_settings(args), args.video_id))
+    if event is None:
+        print(f"scenestream: no events for {args.video_id}", file=sys.stderr)
+        return 1
+    print(dumps(event).decode(), flush=True)
+    return 0
+
+
+def add_commands(sub) -> None:
+    w = sub.add_parser(
+        "worker", help="run agents as a Kafka (faust) worker",
+        description="Join the Kafka cluster as a worker running AGENTS. Workers running the same agents share one "
+                    "consumer group and split the partitions between them; run each agent in one kind of worker "
+                    "only (e.g. CPU workers: ingest,asr,tagger,detector,joiner; GPU workers: captioner). Prints one "
+                    "line when ready; stops cleanly on SIGTERM or SIGINT.")
+    w.add_argument("--agents", metavar="LIST",
+                   help="comma-separated subset of ingest,asr,tagger,detector,captioner,joiner "
+                        "(default: ingest, every installed model agent, joiner)")
+    w.add_argument("--option", "-o", action="append", metavar="AGENT.KEY=VALUE",
+                   help="agent option, e.g. -o captioner.model=llava-hf/llava-1.5-7b-hf -o asr.language=en "
+                        "-o ingest.frame_rate=1 -o joiner.sources=asr,captioner (the sources the joiner waits for, "
+                        "wherever they run; default: every installed model agent; 'none' for scene bounds only)")
+    _common(w)
+    w.add_argument("--partitions", type=int, help="partitions of every topic when first created (default 4; "
+                                                  "$SCENESTREAM_PARTITIONS)")
+    w.add_argument("--scene-partitions", type=int, help="partitions of `scenes` (default: --partitions)")
+    w.add_argument("--store", help="joiner table store: rocksdb:// (default) or memory://")
+    w.add_argument("--guarantee", choices=("exactly_once", "at_least_once"),
+                   help="exactly_once (default): each scene's record is committed once, through crashes")
+    w.add_argument("--group", help="consumer group / faust app id (default: prefix + 'worker-' + the agents)")
+    w.add_argument("--data-dir", help="local table files (default: ~/.cache/scenestream/worker)")
+    w.add_argument("--loglevel", default="warning", choices=("debug", "info", "warning", "error"))
+    w.set_defaults(func=cmd_worker)
+
+    s = sub.add_parser("submit", help="publish a video request to Kafka and print its id",
+                       description="Publish SOURCE to the `videos` topic; a worker running ingest picks it up. "
+                                   "Prints the video id (a fresh one unless --video-id is given).")
+    s.add_argument("source", metavar="SOURCE", help="a path or URI the workers can open (file, http(s), rtsp, rtmp)")
+    s.add_argument("--video-id", help="id for the records (default: file name + a fresh suffix)")
+    s.add_argument("--option", "-o", action="append", metavar="KEY=VALUE",
+                   help="ingest option for this video, e.g. -o keyframes=3 -o frame_rate=1")
+    _common(s)
+    s.set_defaults(func=cmd_submit)
+
+    t = sub.add_parser("tail", help="print scene records from Kafka as they arrive",
+                       description="Print caption records (SceneCaption JSON, one per line) as they are committed. "
+                                   "Each scene is printed once. With --video-id, only that video's, in scene order "
+                                   "and from its first scene. Exit status: 0, 1 if the video failed, 3 on --timeout.")
+    t.add_argument("--video-id", help="follow one video")
+    t.add_argument("--until-done", action="store_true",
+                   help="stop once the video is done and all its scenes are printed (needs --video-id)")
+    t.add_argument("--from-beginning", action="store_true", help="start at the oldest records still kept")
+    t.add_argument("--timeout", type=float, help="give up after this many seconds")
+    _common(t)
+    t.set_defaults(func=cmd_tail)
+
+    st = sub.add_parser("status", help="print the latest lifecycle event of a video",
+                        description="Print the newest video event (accepted, progress, ingested) of VIDEO_ID as JSON, "
+                                    "or its done / failed event once there is one. Reads the video's video-events partition from the beginning: "
+                                    "fine for a development tool, slow on a long-lived cluster.")
+    st.add_argument("video_id", metavar="VIDEO_ID")
+    _common(st)
+    st.set_defaults(func=cmd_status)
+
+
+__all__ = ["add_commands"]

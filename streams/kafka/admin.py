@@ -1,0 +1,80 @@
+"""Creating the topics with the right partitions and configuration before anyone produces to them.
+
+A broker with auto-creation on (the default) would otherwise create a topic on first use with its own default
+partition count, which breaks the co-partitioning the joiner relies on. Workers and `submit` call
+`ensure_topics`, so whichever starts first lays the topics out, and a mismatch is a one-line ConfigError.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError
+
+from agents.errors import ConfigError
+from streams.kafka.settings import JOINER_INPUTS, TOPICS, KafkaSettings
+
+TOPIC_ALREADY_EXISTS = 36
+
+
+def admin_client(settings: KafkaSettings) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(bootstrap_servers=settings.broker, client_id="scenestream-admin",
+                               request_timeout_ms=30000, **settings.aiokafka_auth())
+
+
+async def _start(client: AIOKafkaAdminClient, settings: KafkaSettings, timeout: float) -> None:
+    try:
+        await asyncio.wait_for(client.start(), timeout)
+    except (KafkaConnectionError, asyncio.TimeoutError, OSError) as exc:
+        raise ConfigError(f"cannot reach the Kafka broker at {settings.broker} "
+                          f"({type(exc).__name__}: {exc}); start one with deploy/kafka/start") from None
+
+
+async def ensure_topics(settings: KafkaSettings, names: tuple[str, ...] = TOPICS, timeout: float = 30.0) -> None:
+    """Create the missing ones of `names` (without prefix); check that the joiner's inputs are co-partitioned."""
+    client = admin_client(settings)
+    await _start(client, settings, timeout)
+    try:
+        existing = set(await client.list_topics())
+        missing = [n for n in names if settings.topic(n) not in existing]
+        if missing:
+            new = [NewTopic(settings.topic(n), settings.partitions_of(n), settings.replication,
+                            topic_configs=settings.topic_config(n)) for n in missing]
+            response = await client.create_topics(new, timeout_ms=int(timeout * 1000))
+            for topic, code, *rest in response.topic_errors:
+                if code not in (0, TOPIC_ALREADY_EXISTS):  # another process may have just made it
+                    raise ConfigError(f"cannot create topic {topic}: error {code} {rest[0] if rest else ''}".strip())
+        await _check_copartitioned(client, settings, names)
+    except KafkaError as exc:
+        raise ConfigError(f"Kafka admin request failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        await client.close()
+
+
+async def _check_copartitioned(client: AIOKafkaAdminClient, settings: KafkaSettings, names) -> None:
+    joined = [settings.topic(n) for n in JOINER_INPUTS if n in names]
+    if not joined:
+        return
+    counts = {}
+    for _ in range(50):  # metadata of a topic created a moment ago can lag on the broker
+        described = await client.describe_topics(joined)
+        counts = {t["topic"]: len(t["partitions"]) for t in described}
+        if all(counts.get(t) for t in joined):
+            break
+        await asyncio.sleep(0.1)
+    wrong = {t: n for t, n in counts.items() if n != settings.partitions}
+    if wrong:
+        raise ConfigError(
+            f"the joiner's input topics must all have {settings.partitions} partitions (--partitions); these differ: "
+            + ", ".join(f"{t}={n}" for t, n in sorted(wrong.items()))
+            + ". Use the count they were created with, or a new --prefix.")
+
+
+async def partitions_of(settings: KafkaSettings, name: str) -> int:
+    client = admin_client(settings)
+    await _start(client, settings, 30.0)
+    try:
+        described = await client.describe_topics([settings.topic(name)])
+        return len(described[0]["partitions"]) if described else 0
+    finally:
+        await client.close()

@@ -1,0 +1,126 @@
+"""The faust app of one worker: the topics, and one faust agent per scenestream agent it runs.
+
+Values travel as raw bytes (faust's `raw` serializer) and are decoded here with `schemas.loads`, so a message no one
+can read becomes a DeadLetter on `errors` instead of an exception inside faust that would stop the agent.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from schemas import DeadLetter, dumps
+from streams.kafka.settings import JOINER_INPUTS, TOPICS, KafkaSettings
+from streams.kafka.transactions import JoinerTransactions, Transport
+
+PAYLOAD_LIMIT = 2000  # characters of an unreadable message kept in its dead letter
+
+
+class App(faust.App):
+    """faust.App with a hook that runs before faust starts waiting on a rebalance, so a worker can let go of
+    long work (a video being ingested) on partitions it is losing instead of finishing it for the new owner."""
+
+    revoke_hooks: list
+
+    async def _on_partitions_revoked(self, revoked: set[TP]) -> None:
+        for hook in getattr(self, "revoke_hooks", []):
+            hook(revoked)
+        await super()._on_partitions_revoked(revoked)
+
+
+@dataclass
+class Wiring:
+    """What the agents of one worker share: the app, its settings and the topics by short name."""
+
+    app: App
+    settings: KafkaSettings
+    topics: dict[str, Any] = field(default_factory=dict)
+    table: Any = None  # the joiner's, when it runs here
+
+    def topic(self, name: str):
+        if name not in self.topics:
+            s = self.settings
+            self.topics[name] = self.app.topic(s.topic(name), key_serializer="raw", value_serializer="raw",
+                                               partitions=s.partitions_of(name), config=s.topic_config(name))
+        return self.topics[name]
+
+    async def send(self, name: str, key: str, record: Any, wait: bool = False):
+        """Send a record; with `wait`, return only once the broker has it (back-pressure, and at-least-once:
+        an input is acknowledged only after what it produced is stored)."""
+        fut = await self.topic(name).send(key=key.encode(), value=dumps(record), force=True)
+        if wait:
+            await fut
+        return fut
+
+    async def dead_letter(self, source: str, key: bytes | None, raw: bytes | None, reason: str) -> None:
+        payload = (raw or b"").decode("utf-8", "replace")[:PAYLOAD_LIMIT]
+        letter = DeadLetter(self.settings.topic(source), " ".join(reason.split())[:500], payload, time.time())
+        await self.send("errors", (key or b"").decode("utf-8", "replace"), letter, wait=True)
+
+
+def build_app(settings: KafkaSettings, agents: list[str], processors: dict[str, Any], *,
+              joiner_sources: list[str] | None = None, ingest=None) -> Wiring:
+    """A faust app running `agents` (any of ingest, asr, tagger, detector, captioner, joiner). `processors` are
+    the set-up model agents by name; `ingest` the IngestAgent when ingest runs here."""
+    group = settings.group_for(agents)
+    credentials, ssl_context = settings.faust_credentials()
+    eos = settings.guarantee == "exactly_once"
+    app = App(
+        group,
+        broker=[f"kafka://{b.strip()}" for b in settings.broker.split(",")],
+        broker_credentials=credentials,
+        ssl_context=ssl_context,
+        store=settings.store,
+        datadir=settings.data_dir,
+        processing_guarantee=settings.guarantee,
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication,
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=settings.heartbeat_interval,
+        broker_max_poll_interval=settings.max_poll_interval,
+        broker_commit_interval=settings.commit_interval,
+        broker_request_timeout=max(90.0, settings.session_timeout + 10),
+        # Raised together so a message one side accepts the other can carry.
+        producer_max_request_size=settings.max_message_bytes,
+        consumer_max_fetch_size=settings.max_message_bytes,
+        producer_linger_ms=5,
+        producer_compression_type=None,
+        stream_buffer_maxsize=settings.stream_buffer,
+        # Ingest holds a request for minutes and model agents hold inputs until their outputs are out; a rebalance
+        # must not wait for that. Unfinished inputs are simply not committed and the new owner redoes them.
+        stream_wait_empty=False,
+        web_enabled=False,
+        autodiscover=False,
+        table_cleanup_interval=3600.0,
+    )
+    app.revoke_hooks = []
+    # Our transport's transaction manager gives the joiner its per-input-partition transactions (see
+    # transactions.py). Set before anything asks the app for its transport.
+    app.transport = Transport(app.conf.broker_consumer, app)
+    wiring = Wiring(app, settings)
+    for name in TOPICS:
+        wiring.topic(name)
+
+    if "ingest" in agents:
+        from streams.kafka.ingest import register_ingest
+
+        register_ingest(wiring, ingest)
+    for name, proc in processors.items():
+        from streams.kafka.models import register_model_agent
+
+        register_model_agent(wiring, name, proc)
+    if "joiner" in agents:
+        from streams.kafka.join import register_joiner
+
+        register_joiner(wiring, joiner_sources or [])
+        if eos:
+            JoinerTransactions.transactional_topics = frozenset(settings.topic(n) for n in JOINER_INPUTS)
+            JoinerTransactions.changelog_topics = frozenset({wiring.table.changelog_topic.get_topic_name()})
+    return wiring

@@ -1,0 +1,109 @@
+"""The joiner on Kafka: one faust agent over all six of its input topics (co-partitioned by video id), its per-video
+state in a faust Table, its SceneCaptions to `captions` keyed `video_id:index` and `done` to `video-events`.
+
+The state logic is `streams.joiner.Joiner.apply`, shared with the embedded runtime. For each event: load the
+video's VideoJoin from the table, apply the record, store the state back, send what it released. With
+exactly_once those three writes and the input offset commit together (transactions.py), so a crash never loses a
+scene nor emits one twice. A finished video leaves only a tombstone (its next index and `done`) so a replay of its
+inputs after a crash is recognised and emits nothing.
+
+Table values are zlib-compressed JSON: a long scene keeps its detector windows until it is emitted, and every state
+write is a changelog message that has to stay well under the message size limit.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+
+import orjson
+
+from schemas import AudioTags, Detections, Scene, SceneCaption, Transcript, VideoEvent, VlmCaption, loads
+from streams.joiner import Joiner, VideoJoin
+from streams.kafka.app import Wiring
+from streams.kafka.settings import JOINER_INPUTS
+from streams.kafka.transactions import JoinerTransactions, joiner_partition
+
+log = logging.getLogger(__name__)
+
+RECORD_OF = {"transcripts": Transcript, "audio-tags": AudioTags, "detections": Detections,
+             "vlm-captions": VlmCaption, "video-events": VideoEvent, "scene-bounds": Scene}
+
+
+def encode_state(v: VideoJoin) -> bytes:
+    if v.done:  # a tombstone: enough to ignore any replay of this video
+        v = VideoJoin(v.video_id, v.sources, next_index=v.next_index, failed=v.failed, done=True)
+    return zlib.compress(orjson.dumps(v.to_dict()), 1)
+
+
+def decode_state(raw: bytes) -> VideoJoin:
+    return VideoJoin.from_dict(orjson.loads(zlib.decompress(raw)))
+
+
+class JoinRunner:
+    def __init__(self, wiring: Wiring, sources: list[str]):
+        self.wiring = wiring
+        self.joiner = Joiner(sources)
+        s = wiring.settings
+        self.short = {s.topic(n): n for n in JOINER_INPUTS}
+        # Keys and values are raw bytes: the app's default serializers.
+        self.table = wiring.app.Table("joiner", partitions=s.partitions, key_type=bytes, value_type=bytes,
+                                      extra_topic_configs={"max.message.bytes": str(s.max_message_bytes)},
+                                      help="per-video join state (zlib JSON of streams.joiner.VideoJoin)")
+        self.eos = s.guarantee == "exactly_once"
+
+    def _transaction_open(self, partition: int) -> bool:
+        """With exactly_once, is this worker's transactional producer for the partition alive? During a
+        rebalance an event of a partition being taken away may still reach us: leave it to the new owner."""
+        producer = self.wiring.app.producer
+        tid = f"{self.wiring.app.conf.id}-joiner-{partition}"
+        return tid in getattr(producer, "_transaction_producers", {})
+
+    async def handle(self, event) -> bool:
+        """Apply one input. False if it was left unprocessed (not to be acknowledged)."""
+        w = self.wiring
+        message = event.message
+        if self.eos and not self._transaction_open(message.partition):
+            log.warning("joiner: no transaction for partition %s (moving in a rebalance); left to its owner",
+                        message.partition)
+            return False
+        name = self.short.get(message.topic, "")
+        try:
+            record = loads(RECORD_OF[name], event.value)
+        except (KeyError, ValueError) as exc:
+            with joiner_partition(message.partition):
+                await w.dead_letter(name or message.topic, event.key, event.value, str(exc))
+            return True
+        key = record.video_id.encode()
+        raw = self.table.get(key)
+        v = decode_state(raw) if raw else VideoJoin(record.video_id, list(self.joiner.sources))
+        if v.done:
+            return True  # a replay of a finished video: nothing to emit, nothing to store
+        released = self.joiner.apply(v, record)
+        self.table[key] = encode_state(v)
+        with joiner_partition(message.partition):
+            for out in released:
+                if isinstance(out, SceneCaption):
+                    await w.send("captions", out.key, out)
+                else:
+                    out.time = out.time or time.time()
+                    await w.send("video-events", out.video_id, out)
+        return True
+
+
+def register_joiner(wiring: Wiring, sources: list[str]) -> JoinRunner:
+    runner = JoinRunner(wiring, sources)
+    wiring.table = runner.table
+    s = wiring.settings
+    topic = wiring.app.topic(*[s.topic(n) for n in JOINER_INPUTS], key_serializer="raw", value_serializer="raw",
+                             partitions=s.partitions)
+
+    async def joiner(stream):
+        async for event in stream.noack().events():
+            # One event at a time against the commit (see transactions.py): state, outputs and ack together.
+            async with JoinerTransactions.lock():
+                if await runner.handle(event):
+                    event.ack()
+
+    wiring.app.agent(topic, name="scenestream.joiner")(joiner)
+    return runner

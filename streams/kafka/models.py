@@ -1,0 +1,131 @@
+"""A model agent (asr, tagger, detector, captioner) on Kafka: records from its input topic, its processor's outputs
+to its output topic, keyed by video id so the joiner sees each video's outputs on one partition.
+
+The processor runs on a single-thread executor (its model is never called concurrently, and the event loop keeps
+heart-beating while a model works). An input is acknowledged only once every output it leads to is stored: some
+agents answer a record later (ASR gathers audio up to a silence), so acknowledging on return would let a crash
+lose the transcript of audio whose offset was already committed. Outputs carry the index of the input window
+they cover, so an output with index i for a video releases that video's inputs up to i.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from collections import defaultdict, deque
+from typing import Any
+
+from schemas import AudioChunk, FrameBatch, Scene, loads
+from streams.failures import OUTPUT_OF, error_record
+from streams.kafka.app import Wiring
+
+log = logging.getLogger(__name__)
+
+INPUT = {"asr": ("audio", AudioChunk), "tagger": ("audio", AudioChunk), "detector": ("frames", FrameBatch),
+         "captioner": ("scenes", Scene)}
+OUTPUT_TOPIC = {"asr": "transcripts", "tagger": "audio-tags", "detector": "detections", "captioner": "vlm-captions"}
+MAX_PENDING = 64  # inputs held per video waiting for an answer; beyond this the oldest is released anyway
+
+
+class PendingAcks:
+    """Inputs processed but not yet answered, per video, in arrival order."""
+
+    def __init__(self, limit: int = MAX_PENDING):
+        self.limit = limit
+        self.videos: dict[str, deque] = defaultdict(deque)
+
+    def hold(self, video_id: str, index: int, event) -> None:
+        q = self.videos[video_id]
+        q.append((index, event))
+        if len(q) > self.limit:  # an agent that never answers some inputs must not pin the partition's offset
+            q.popleft()[1].ack()
+
+    def answered(self, video_id: str, index: int, last: bool) -> None:
+        q = self.videos.get(video_id)
+        while q and (last or q[0][0] <= index):
+            q.popleft()[1].ack()
+        if q is not None and not q:
+            del self.videos[video_id]
+
+    def forget(self, revoked) -> None:
+        """Drop inputs of partitions this worker lost: their new owner redoes them."""
+        for vid in list(self.videos):
+            q = deque(item for item in self.videos[vid] if item[1].message.tp not in revoked)
+            if q:
+                self.videos[vid] = q
+            else:
+                del self.videos[vid]
+
+    def __len__(self) -> int:
+        return sum(len(q) for q in self.videos.values())
+
+
+class ModelRunner:
+    def __init__(self, wiring: Wiring, name: str, proc: Any):
+        self.wiring = wiring
+        self.name = name
+        self.proc = proc
+        self.source, self.record_type = INPUT[name]
+        self.out_topic = OUTPUT_TOPIC[name]
+        self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=name)
+        self.pending = PendingAcks()
+        self.batched = hasattr(proc, "process_batch") and getattr(proc, "max_batch", 1) > 1
+
+    def _run(self, raws: list[bytes]) -> tuple[list, list]:
+        """Decode and process, in the executor thread. Returns (outputs, per input: (video_id, index) or the
+        reason it could not be read)."""
+        records, keys = [], []
+        for raw in raws:
+            try:
+                rec = loads(self.record_type, raw)
+            except ValueError as exc:
+                keys.append(str(exc))
+                continue
+            records.append(rec)
+            keys.append((rec.video_id, rec.index))
+        if not records:
+            return [], keys
+        model = getattr(self.proc, "model_id", "")
+        try:
+            if self.batched:
+                return list(self.proc.process_batch(records)), keys
+            return list(self.proc.process(records[0])), keys
+        except Exception as exc:  # one bad window must not stop the video: report it on the record
+            log.exception("%s failed", self.name)
+            return [error_record(self.name, r, exc, model) for r in records], keys
+
+    async def handle(self, events: list, manual_acks: bool) -> None:
+        loop = asyncio.get_running_loop()
+        outputs, keys = await loop.run_in_executor(self.executor, self._run, [e.value for e in events])
+        for e, key in zip(events, keys):
+            if isinstance(key, str):
+                await self.wiring.dead_letter(self.source, e.key, e.value, key)
+                if manual_acks:
+                    e.ack()
+            elif manual_acks:  # held until an output answers it
+                self.pending.hold(key[0], key[1], e)
+        outputs = [o for o in outputs if isinstance(o, OUTPUT_OF[self.name])]
+        sent = [await self.wiring.send(self.out_topic, out.video_id, out) for out in outputs]
+        if sent:
+            await asyncio.gather(*sent)  # stored on the broker before the inputs they answer are released
+        if manual_acks:
+            for out in outputs:
+                self.pending.answered(out.video_id, out.index, bool(out.last))
+
+
+def register_model_agent(wiring: Wiring, name: str, proc: Any) -> ModelRunner:
+    runner = ModelRunner(wiring, name, proc)
+    wiring.app.revoke_hooks.append(runner.pending.forget)
+
+    async def agent(stream):
+        if runner.batched:
+            # Captioner-style agents gain from batches: up to max_batch records, waiting at most batch_wait.
+            # take_events acknowledges a batch after this block: outputs are stored by then.
+            async for events in stream.take_events(runner.proc.max_batch, within=getattr(runner.proc, "batch_wait", 0.05)):
+                await runner.handle(list(events), manual_acks=False)
+        else:
+            async for event in stream.noack().events():
+                await runner.handle([event], manual_acks=True)
+
+    wiring.app.agent(wiring.topic(runner.source), name=f"scenestream.{name}")(agent)
+    return runner

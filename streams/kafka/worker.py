@@ -1,0 +1,113 @@
+"""`scenestream worker`: load the models, lay out the topics, then run the faust app until SIGTERM/SIGINT."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Any
+
+import faust
+
+from agents.errors import ConfigError, InputError
+from streams import registry
+from streams.kafka.admin import ensure_topics
+from streams.kafka.settings import KafkaSettings
+
+WORKER_AGENTS = ("ingest", "asr", "tagger", "detector", "captioner", "joiner")
+
+
+def parse_agents(text: str | None) -> list[str]:
+    """Agents a worker runs; default: ingest, every installed model agent, and the joiner."""
+    if text is None:
+        return ["ingest", *registry.available(), "joiner"]
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for n in names:
+        if n not in WORKER_AGENTS:
+            raise ConfigError(f"unknown agent {n!r} (known: {', '.join(WORKER_AGENTS)})")
+    if not names:
+        raise ConfigError("--agents names no agent")
+    return list(dict.fromkeys(names))
+
+
+def parse_agent_options(pairs: list[str] | None) -> dict[str, dict[str, str]]:
+    """`-o agent.key=value` pairs -> {agent: {key: value}}."""
+    out: dict[str, dict[str, str]] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        agent, dot, option = key.strip().partition(".")
+        if not sep or not dot or not option:
+            raise ConfigError(f"-o takes AGENT.KEY=VALUE (e.g. captioner.model=...), got {pair!r}")
+        if agent not in WORKER_AGENTS:
+            raise ConfigError(f"-o {pair!r}: unknown agent {agent!r} (known: {', '.join(WORKER_AGENTS)})")
+        out.setdefault(agent, {})[option] = value
+    return out
+
+
+def joiner_sources(options: dict[str, str]) -> list[str]:
+    """Which sources the joiner waits for. A joiner cannot see which agents run in other workers, so by default it
+    waits for every model agent installed here; `-o joiner.sources=...` names them (`none` for scene bounds only).
+    The ready line shows the choice: a source no worker runs holds every scene back."""
+    if "sources" not in options:
+        return registry.available()
+    names = [n.strip() for n in options["sources"].split(",") if n.strip() and n.strip() != "none"]
+    for n in names:
+        if n not in registry.MODEL_AGENTS:
+            raise ConfigError(f"joiner.sources: unknown agent {n!r} (known: {', '.join(registry.MODEL_AGENTS)})")
+    return names
+
+
+class ReadyWorker(faust.Worker):
+    """Prints one line on stdout once the app runs (after table recovery, when a joiner is here)."""
+
+    ready_line = "ready"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.spinner = None  # its cursor escapes would land in the stdout that scripts read
+
+    async def on_startup_finished(self) -> None:
+        await super().on_startup_finished()
+        print(self.ready_line, flush=True)
+
+
+def build_ingest(options: dict[str, str]):
+    from agents.ingest import IngestAgent, IngestSettings
+
+    try:
+        return IngestAgent(IngestSettings().with_options(options))
+    except InputError as exc:
+        raise ConfigError(f"ingest option: {exc.message}") from None
+
+
+def run_worker(settings: KafkaSettings, agents: list[str], options: dict[str, dict[str, str]],
+               loglevel: str = "warning") -> int:
+    from streams.kafka.app import build_app
+
+    model_names = [a for a in agents if a in registry.MODEL_AGENTS]
+    processors: dict[str, Any] = {n: registry.build(n, options.get(n, {})) for n in model_names}
+    ingest = build_ingest(options.get("ingest", {})) if "ingest" in agents else None
+    sources = joiner_sources(options.get("joiner", {})) if "joiner" in agents else []
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(ensure_topics(settings))
+    for proc in processors.values():  # models load once, before the worker joins the group
+        proc.setup()
+    try:
+        wiring = build_app(settings, agents, processors, joiner_sources=sources, ingest=ingest)
+        worker = ReadyWorker(wiring.app, loop=loop, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+        worker.ready_line = (f"scenestream worker ready: group={wiring.app.conf.id} agents={','.join(agents)} "
+                             f"broker={settings.broker} guarantee={settings.guarantee}"
+                             + (f" joiner.sources={','.join(sources) or 'none'}" if "joiner" in agents else ""))
+        try:
+            worker.execute_from_commandline()
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        return 0
+    finally:
+        for proc in processors.values():
+            try:
+                proc.close()
+            except Exception:  # closing is best effort at exit
+                logging.getLogger(__name__).exception("closing %s", getattr(proc, "name", proc))
+        sys.stdout.flush()
