@@ -242,6 +242,13 @@ class Joiner:
         rec.tracks = sorted(tracks.values(), key=lambda t: t.track_id)
         for t in rec.tracks:
             rec.objects[t.label] = rec.objects.get(t.label, 0) + 1
+        if rec.captioner.startswith("offline:") and not cap.get("error"):
+            # The offline captioner only knows image labels; the sentence is finished here, where the objects,
+            # sounds and speech of the scene are known.
+            from agents.captioner.offline import compose_offline_caption
+
+            rec.caption = compose_offline_caption(cap.get("labels", []), rec.objects,
+                                                  [e.label for e in rec.audio_events], rec.transcript.text, hi - lo)
         return rec
 
 

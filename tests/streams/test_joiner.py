@@ -149,3 +149,19 @@ def test_state_round_trips_through_a_dict():
     j.add(Scene(V, 0, 0, 1))
     v = j.videos[V]
     assert VideoJoin.from_dict(v.to_dict()) == v
+
+
+def test_offline_caption_is_completed_with_what_the_other_agents_found():
+    j = Joiner(["captioner", "asr", "tagger", "detector"])
+    j.add(VideoEvent(V, "accepted", has_video=True, has_audio=True))
+    j.add(Scene(V, 0, 0, 4, last=True))
+    j.add(VlmCaption(V, 0, 0, 4, "The frames look like minibus.", "offline:efficientnet-lite0", 0.1,
+                     labels=["minibus", "streetcar"]))
+    j.add(Transcript(V, 0, 0, 4, "w", "en", " hello", [Word(" hello", 1.0, 1.5)], last=True))
+    j.add(AudioTags(V, 0, 0, 4, "y", [AudioEvent("Speech", 0.9, 1.0, 1.5)], last=True))
+    [c] = captions(j.add(Detections(V, 0, 0, 4, "yolo", [TrackObservation(1, "person", 0.9, [0, 0, 1, 1], 1.0),
+                                                        TrackObservation(2, "person", 0.9, [0, 0, 1, 1], 1.0)],
+                                    last=True)))
+    assert c.caption == ('A 4.0-second scene whose frames look like minibus and streetcar. Tracked: 2 persons. '
+                         'Sounds: speech. Speech: "hello"')
+    assert c.captioner == "offline:efficientnet-lite0" and c.missing == {}
