@@ -245,3 +245,38 @@ def test_offline_captioner_names_the_bus():
     assert c.model == "offline:efficientnet-lite0" and c.error is None
     assert {"minibus", "school bus", "trolleybus", "passenger car", "streetcar"} & set(c.labels), c.labels
     assert "minibus" in c.caption
+
+
+@pytest.fixture(scope="session")
+def tiny_instructblip(tmp_path_factory):
+    from transformers import (BlipImageProcessor, InstructBlipConfig, InstructBlipForConditionalGeneration,
+                              InstructBlipProcessor, InstructBlipQFormerConfig, InstructBlipVisionConfig)
+
+    torch.manual_seed(2)
+    tok = tokenizer()
+    vc = InstructBlipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                  image_size=32, patch_size=8)
+    qc = InstructBlipQFormerConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                   vocab_size=len(tok), encoder_hidden_size=32, pad_token_id=0)
+    cfg = InstructBlipConfig(vision_config=vc.to_dict(), qformer_config=qc.to_dict(),
+                             text_config=tiny_text(tok).to_dict(), num_query_tokens=4,
+                             image_token_index=tok.convert_tokens_to_ids("<image>"))
+    d = tmp_path_factory.mktemp("tiny-instructblip")
+    InstructBlipForConditionalGeneration(cfg).save_pretrained(d)
+    InstructBlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tok,
+                          qformer_tokenizer=tok, num_query_tokens=4).save_pretrained(d)
+    return d
+
+
+def test_instructblip_checkpoint_loads_and_batches_like_single_calls(tiny_instructblip):
+    a = agent(tiny_instructblip, max_new_tokens=12)
+    eng = a.engine
+    assert eng.backend == "instructblip" and eng.generation == {"max_new_tokens": 12, "num_beams": 5, "min_length": 10}
+    from agents.captioner.hf import decode_images
+
+    imgs = [decode_images([k.jpeg for k in s.keyframes]) for s in scenes(3)]
+    batch = eng.inputs(imgs)
+    assert batch["pixel_values"].shape == (3, 3, 32, 32)  # one stitched panorama per scene
+    _, batched, _ = eng.generate(imgs)
+    assert batched == [eng.generate([x])[1][0] for x in imgs]
+    assert all(len(ids) >= 10 for ids in batched)  # min length 10
