@@ -47,8 +47,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     names = registry.parse_agents(args.agents, registry.available())
-    processors = {n: registry.build(n, {}) for n in names}
-    request = VideoRequest(args.video_id or _video_id(args.source), args.source, _options(args.option), time.time())
+    options = _options(args.option)
+    # `agent.key=value` configures that agent; a plain `key=value` (or `ingest.key=value`) goes to ingest.
+    per_agent: dict[str, dict] = {}
+    for key, value in options.items():
+        agent, _, name = key.rpartition(".")
+        per_agent.setdefault(agent or "ingest", {})[name] = value
+    unknown = set(per_agent) - {"ingest", *registry.AGENTS}
+    if unknown:
+        raise ConfigError(f"option for unknown agent {sorted(unknown)[0]!r}")
+    processors = {n: registry.build(n, per_agent.get(n, {})) for n in names}
+    request = VideoRequest(args.video_id or _video_id(args.source), args.source, per_agent.get("ingest", {}), time.time())
     pipeline = EmbeddedPipeline(IngestAgent(IngestSettings()), processors, queue_size=args.queue_size)
     view = ProgressView(Path(args.source).name or args.source, enabled=None if not args.quiet else False)
     captions_path = out / "captions.jsonl"
@@ -116,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="comma-separated model agents to run (asr,tagger,detector,captioner); default: all installed")
     run.add_argument("--video-id", help="id for the records (default: file name + hash of the URI)")
     run.add_argument("--option", "-o", action="append", metavar="KEY=VALUE",
-                     help="ingest option, e.g. -o detector=adaptive -o threshold=3 -o keyframes=3 -o frame_rate=1")
+                     help="an option: ingest's as KEY=VALUE (-o detector=adaptive -o keyframes=3 -o frame_rate=1), "
+                          "an agent's as AGENT.KEY=VALUE (-o captioner.model=llava-hf/llava-v1.6-mistral-7b-hf "
+                          "-o captioner.quantization=4bit -o asr.language=de -o detector.imgsz=320)")
     run.add_argument("--queue-size", type=int, default=8, help="records buffered between stages (default 8)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no table")
     run.set_defaults(func=cmd_run)

@@ -18,7 +18,11 @@ class OfflineLabeler:
 
         torch.set_num_threads(threads)
         self.torch = torch
-        self.model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights).eval()
+        import contextlib
+        import os
+
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):  # it prints on load
+            self.model = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights).eval()
         # ImageNet-1k class names as torchvision ships them (no download: they are in its code).
         self.names = torchvision.models.EfficientNet_B0_Weights.IMAGENET1K_V1.meta["categories"]
         self.per_frame, self.threshold = per_frame, threshold
