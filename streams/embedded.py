@@ -17,6 +17,7 @@ from agents.base import Processor
 from schemas import AudioChunk, FrameBatch, Scene, SceneCaption, VideoEvent, VideoRequest, VlmCaption
 from streams.failures import error_record
 from streams.joiner import Joiner
+from streams.threads import run_from_thread
 
 # Which agents consume which ingest output.
 CONSUMERS = {Scene: ("captioner",), AudioChunk: ("asr", "tagger"), FrameBatch: ("detector",)}
@@ -94,14 +95,7 @@ class EmbeddedPipeline:
 
         def put(queue: asyncio.Queue, item: Any) -> None:
             # Blocking put from the ingest thread: this is the back-pressure that bounds memory.
-            fut = asyncio.run_coroutine_threadsafe(queue.put(item), loop)
-            while True:
-                try:
-                    return fut.result(timeout=0.5)
-                except concurrent.futures.TimeoutError:
-                    if stop.is_set():
-                        fut.cancel()
-                        raise RuntimeError("pipeline stopped")
+            run_from_thread(queue.put(item), loop, stop)
 
         def ingest_thread() -> None:
             busy = 0.0

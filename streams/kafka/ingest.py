@@ -23,6 +23,7 @@ from agents.ingest import IngestAgent, resolve
 from schemas import AudioChunk, FrameBatch, Keyframe, Scene, VideoEvent, VideoRequest, from_dict
 from streams.failures import one_line
 from streams.kafka.app import Wiring
+from streams.threads import run_from_thread
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +100,7 @@ class IngestRunner:
 
     def _ingest(self, request: VideoRequest, loop: asyncio.AbstractEventLoop, stop: threading.Event) -> None:
         def put(topic: str, key: str, record: Any) -> None:
-            fut = asyncio.run_coroutine_threadsafe(self.wiring.send(topic, key, record, wait=True), loop)
-            while True:
-                try:
-                    return fut.result(timeout=0.5)
-                except concurrent.futures.TimeoutError:
-                    if stop.is_set():
-                        fut.cancel()
-                        raise Stopped()
+            run_from_thread(self.wiring.send(topic, key, record, wait=True), loop, stop, Stopped)
 
         gen = iter(self.agent.process(request))
         try:
