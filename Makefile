@@ -47,7 +47,8 @@ demo: $(DEPS) sysdeps
 	@sample=$$($(BIN)/python -m tests.media synth_clip --print-path) && \
 	echo "sample video: $$sample" && \
 	$(BIN)/scenestream run "$$sample" --out $(DEMO_OUT) && \
-	echo "first scene record:" && head -n 1 $(DEMO_OUT)/captions.jsonl | $(BIN)/python -m json.tool | head -n 40
+	$(BIN)/python -c "import json,sys; [print(f\"scene {r['index']} [{r['start']:.1f}, {r['end']:.1f}) {r['caption']}\") for r in map(json.loads, open(sys.argv[1]))]" $(DEMO_OUT)/captions.jsonl && \
+	echo "the scene with speech, in full:" && sed -n 2p $(DEMO_OUT)/captions.jsonl | $(BIN)/python -m json.tool | head -n 60
 
 # The tests start their own broker when SCENESTREAM_BROKER is unset; here one broker serves the whole run.
 test: $(DEPS) sysdeps media
