@@ -85,8 +85,11 @@ class VideoStream:
         if chunk.index < self.next_index or chunk.index in self.stash:
             return []  # a replay of a chunk already taken
         self.stash[chunk.index] = chunk
-        while self.next_index in self.stash or len(self.stash) > self.s.reorder_limit:
-            if self.next_index not in self.stash:  # too many held: give up on the missing chunk
+        # A video's audio arrives in order, so once its last chunk is here nothing earlier is still coming (a worker
+        # that took the video over mid-way never sees the chunks its predecessor took): stop waiting for them.
+        while (self.next_index in self.stash or len(self.stash) > self.s.reorder_limit
+               or any(c.last for c in self.stash.values())):
+            if self.next_index not in self.stash:  # too many held, or the end is here: give up on the missing
                 self._missing(self.next_index, min(self.stash))
             c = self.stash.pop(self.next_index)
             self.next_index += 1
