@@ -1,14 +1,25 @@
 """The captioner: one caption per scene from its keyframes, by a vision-language model (batched) or, with no VLM
-weights, by the offline captioner. Latency is generation time only (model loading excluded), as the seed measured."""
+weights, by the offline captioner (ImageNet labels; the joiner completes its sentence).
+
+    agent = CaptionerAgent.from_options({"model": "llava-hf/llava-v1.6-mistral-7b-hf", "quantization": "4bit"})
+    agent.setup()                         # loads once; impossible options raise ConfigError here
+    agent.process_batch([scene, ...])     # -> one VlmCaption per scene, same order (what the runtimes call)
+    agent.process(scene)                  # -> [VlmCaption]
+
+A caption's `latency` is its share of the generation time of the call that made it (keyframe decoding, input
+preparation and generate, divided by the scenes in the batch; model loading excluded, as the seed measured), so
+the latencies of a video add up to the captioner's busy time."""
 from __future__ import annotations
 
+import io
 import time
 
+from agents.captioner.engine import Engine, Generated, one_line
 from agents.captioner.offline import MODEL_ID as OFFLINE_ID
+from agents.captioner.offline import compose_offline_caption
 from agents.captioner.settings import CaptionerSettings
 from agents.models import pick_device, resolve_model
 from schemas import Scene, VlmCaption
-from streams.failures import one_line
 
 __all__ = ["CaptionerAgent", "CaptionerSettings"]
 
@@ -18,11 +29,10 @@ class CaptionerAgent:
 
     def __init__(self, settings: CaptionerSettings | None = None):
         self.settings = settings or CaptionerSettings.from_options({})
-        self.max_batch = self.settings.max_batch
-        self.batch_wait = self.settings.batch_wait
         self.model_id = OFFLINE_ID if self.settings.backend == "offline" else self.settings.model
-        self.engine = None
-        self.last_guards: dict = {}
+        self.max_batch = self.settings.max_batch  # the runtimes gather up to this many scenes ...
+        self.batch_wait = self.settings.batch_wait  # ... waiting at most this long (seconds) after the first
+        self.engine: Engine | None = None
 
     @classmethod
     def from_options(cls, options: dict) -> "CaptionerAgent":
@@ -31,18 +41,18 @@ class CaptionerAgent:
     def setup(self) -> None:
         s = self.settings
         device = pick_device(s.device)
-        if s.backend == "offline":
-            from agents.captioner.offline import OfflineLabeler
-
-            self.engine = OfflineLabeler(resolve_model(s.model).location, s.threads, s.labels_per_frame,
-                                         s.label_threshold)
-            return
         import torch
 
         torch.set_num_threads(s.threads)
-        from agents.captioner.hf import HfCaptioner
+        if s.backend == "offline":
+            from agents.captioner.offline import OfflineLabeler
 
-        self.engine = HfCaptioner(s, resolve_model(s.model).location, device)
+            self.engine = OfflineLabeler(resolve_model(s.model).location, s.labels_per_frame, s.label_threshold)
+            return
+        from agents.captioner.hf import VlmCaptioner, check_machine
+
+        check_machine(s, device)
+        self.engine = VlmCaptioner(s, resolve_model(s.model).location, device)
 
     def close(self) -> None:
         self.engine = None
@@ -51,36 +61,45 @@ class CaptionerAgent:
         return self.process_batch([scene])
 
     def process_batch(self, scenes: list[Scene]) -> list[VlmCaption]:
+        """One VlmCaption per scene, in order. A scene that cannot be captioned (no keyframes, a broken JPEG, a
+        model error) gets `error` set; the others in its batch are captioned all the same."""
         out = [VlmCaption(s.video_id, s.index, s.start, s.end, model=self.model_id,
                           keyframe_times=[k.time for k in s.keyframes], last=s.last) for s in scenes]
-        todo = [i for i, s in enumerate(scenes) if s.keyframes]
-        for i, s in enumerate(scenes):
-            if not s.keyframes:
-                out[i].error = "no keyframes"
-        if not todo:
-            return out
         t0 = time.perf_counter()
-        try:
-            if self.settings.backend == "offline":
-                for i in todo:
-                    labels = self.engine.labels([k.jpeg for k in scenes[i].keyframes])
-                    out[i].labels = labels
-                    out[i].caption = _offline_sentence(labels)
-            else:
-                from agents.captioner.hf import decode_images
-
-                texts, _, self.last_guards = self.engine.generate(
-                    [decode_images([k.jpeg for k in scenes[i].keyframes]) for i in todo])
-                for i, text in zip(todo, texts):
-                    out[i].caption = text
-        except Exception as exc:  # a bad frame or a model error costs these captions, not the worker
-            for i in todo:
+        frames: dict[int, list] = {}
+        for i, s in enumerate(scenes):
+            try:
+                frames[i] = _decode(s)
+            except Exception as exc:  # noqa: BLE001  (bad input becomes this scene's error)
                 out[i].error = one_line(exc)
-        per_scene = (time.perf_counter() - t0) / len(todo)
-        for i in todo:
-            out[i].latency = round(per_scene, 4)
+        if not frames:
+            return out
+        decoding = (time.perf_counter() - t0) / len(frames)
+        todo = list(frames)
+        try:
+            results = self.engine.caption([frames[i] for i in todo])
+        except Exception as exc:  # noqa: BLE001  (engines report per scene; this is the last line of defence)
+            results = [Generated(error=one_line(exc)) for _ in todo]
+        for i, r in zip(todo, results):
+            c = out[i]
+            c.latency = round(decoding + r.seconds, 4)
+            if r.error:
+                c.error = r.error
+            elif self.settings.backend == "offline":
+                c.labels = r.labels
+                c.caption = compose_offline_caption(r.labels, {}, [], "", scenes[i].end - scenes[i].start)
+            else:
+                c.caption = r.text
         return out
 
 
-def _offline_sentence(labels: list[str]) -> str:
-    return f"The frames look like {', '.join(labels[:3])}." if labels else "No recognisable image content."
+def _decode(scene: Scene) -> list:
+    from PIL import Image
+
+    if not scene.keyframes:
+        raise ValueError("scene has no keyframes")
+    images = []
+    for k in scene.keyframes:
+        with Image.open(io.BytesIO(k.jpeg)) as im:
+            images.append(im.convert("RGB"))
+    return images

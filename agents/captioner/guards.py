@@ -1,5 +1,6 @@
-"""Stopping criteria so one runaway scene cannot stall the stream: a deadline for the whole generate call, and a
-repetition guard that ends a sequence whose last n tokens keep repeating."""
+"""Stopping criteria so one runaway scene cannot stall the stream: a deadline for the generate call (every scene
+of a batch starts together, so it is each scene's time limit), and a repetition guard that ends a sequence whose
+last n-gram keeps repeating. Both are transformers StoppingCriteria: they run after every decoding step."""
 from __future__ import annotations
 
 import time
@@ -15,29 +16,36 @@ class Deadline(StoppingCriteria):
         self.hit = False
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
-        self.hit = time.monotonic() - self.start >= self.seconds
+        self.hit = self.hit or time.monotonic() - self.start >= self.seconds
         return torch.full((input_ids.shape[0],), self.hit, dtype=torch.bool, device=input_ids.device)
 
 
-class RepetitionGuard(StoppingCriteria):
-    """True for a row whose last `n` tokens are the same n-gram `times` times in a row (n from 1 to `n`)."""
+def repeating(seq: torch.Tensor, n: int, times: int) -> torch.BoolTensor:
+    """Per row of `seq` [rows, length]: do its last `times` n-grams (for some n in 1..n) all match?"""
+    out = torch.zeros(seq.shape[0], dtype=torch.bool, device=seq.device)
+    for size in range(1, n + 1):
+        span = size * times
+        if seq.shape[1] < span:
+            break
+        tail = seq[:, -span:].reshape(seq.shape[0], times, size)
+        out |= (tail == tail[:, :1]).all(dim=2).all(dim=1)
+    return out
 
-    def __init__(self, n: int, times: int, prompt_length: int):
-        self.n, self.times, self.prompt_length = n, times, prompt_length
-        self.stopped = 0
+
+class RepetitionGuard(StoppingCriteria):
+    """Stops a row whose newly generated tokens end in the same n-gram `times` times in a row (n from 1 to `n`).
+    Rows that already ended (their last token is padding or end-of-sequence) are not counted."""
+
+    def __init__(self, n: int, times: int, finished_ids: tuple[int, ...] = ()):
+        self.n, self.times = n, times
+        self.finished_ids = torch.tensor(sorted({i for i in finished_ids if i is not None}), dtype=torch.long)
+        self.prompt_length: int | None = None
+        self.rows: set[int] = set()  # rows (sequences, or beams under beam search) this guard has stopped
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
-        out = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-        generated = input_ids[:, self.prompt_length:]
-        for row in range(generated.shape[0]):
-            seq = generated[row]
-            for size in range(1, self.n + 1):
-                span = size * self.times
-                if seq.shape[0] < span:
-                    break
-                tail = seq[-span:].view(self.times, size)
-                if bool((tail == tail[0]).all()):
-                    out[row] = True
-                    break
-        self.stopped = int(out.sum())
-        return out
+        if self.prompt_length is None:  # first call: one token has been generated after the prompt
+            self.prompt_length = input_ids.shape[1] - 1
+        hit = repeating(input_ids[:, self.prompt_length:], self.n, self.times)
+        live = ~torch.isin(input_ids[:, -1], self.finished_ids.to(input_ids.device))
+        self.rows.update((hit & live).nonzero().flatten().tolist())
+        return hit

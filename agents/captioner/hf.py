@@ -1,173 +1,191 @@
-"""Vision-language captioning through transformers: LLaVA-v1.6 (LlavaNext), InstructBLIP, Phi-3.5-Vision and any
-model the image-text-to-text Auto classes load. One loader and one batched generate path; the backends differ only
-in how a scene's frames and the prompt become model inputs, and in their generation defaults."""
+"""Captioning with a transformers vision-language model: start-up checks, loading (dtype, bitsandbytes 4-bit/8-bit,
+attention implementation, device map), and one batched, guarded, greedy-or-beam generate path shared by every
+backend (agents/captioner/backends.py says how each family builds its inputs)."""
 from __future__ import annotations
 
 import importlib.util
-import io
+import logging
+import time
 
-from agents.captioner.guards import Deadline, RepetitionGuard
+from agents.captioner.backends import BACKENDS, BY_MODEL_TYPE, VlmBackend
+from agents.captioner.engine import Generated, one_line
+from agents.captioner.guards import Deadline, RepetitionGuard, repeating
 from agents.captioner.settings import CaptionerSettings
 from agents.errors import ConfigError
 
-MODEL_TYPES = {"llava_next": "llava-next", "instructblip": "instructblip", "phi3_v": "phi3v"}
+log = logging.getLogger("scenestream.captioner")
 
 
-def decode_images(jpegs: list[bytes]):
-    from PIL import Image
-
-    images = []
-    for data in jpegs:
-        with Image.open(io.BytesIO(data)) as im:
-            images.append(im.convert("RGB"))
-    return images
-
-
-def panorama(images):
-    """Frames side by side, scaled to the smallest height (InstructBLIP takes one image: the seed stitched two)."""
-    from PIL import Image
-
-    h = min(im.height for im in images)
-    scaled = [im if im.height == h else im.resize((round(im.width * h / im.height), h)) for im in images]
-    out = Image.new("RGB", (sum(im.width for im in scaled), h))
-    x = 0
-    for im in scaled:
-        out.paste(im, (x, 0))
-        x += im.width
-    return out
+def check_machine(s: CaptionerSettings, device: str) -> None:
+    """Refuse, before loading anything, what this machine cannot do (one ConfigError line)."""
+    cuda = device.startswith("cuda")
+    if s.attn == "flash_attention_2":
+        has_flash = importlib.util.find_spec("flash_attn") is not None
+        if not (cuda and has_flash):
+            raise ConfigError("captioner attn=flash_attention_2 needs a CUDA device and the flash-attn package "
+                              f"(CUDA: {'yes' if cuda else 'no'}, flash-attn: {'yes' if has_flash else 'no'})")
+        if s.dtype == "fp32":
+            raise ConfigError("captioner attn=flash_attention_2 needs dtype bf16 or fp16, not fp32")
+    if s.quantization != "none":
+        try:
+            import bitsandbytes  # noqa: F401  (its import fails where it has no backend for this machine)
+        except Exception as exc:  # noqa: BLE001  (ImportError, RuntimeError, OSError from its native library)
+            raise ConfigError(f"captioner quantization={s.quantization} needs bitsandbytes, which cannot load "
+                              f"here: {one_line(exc)}") from None
+    if s.device_map and s.device_map not in ("auto", "balanced", "sequential", "cpu") and \
+            not s.device_map.startswith("cuda"):
+        raise ConfigError(f"captioner device_map must be auto, balanced, sequential, cpu or cuda[:N], "
+                          f"not {s.device_map!r}")
 
 
-def load_options(s: CaptionerSettings, device: str) -> dict:
-    """from_pretrained keyword arguments for dtype, quantisation and attention; impossible requests fail here."""
+def load_options(s: CaptionerSettings, device: str, backend: type[VlmBackend]) -> dict:
+    """from_pretrained keyword arguments for dtype, quantisation, attention and placement."""
     import torch
 
     cuda = device.startswith("cuda")
-    kw: dict = {}
     if s.dtype == "auto":
-        kw["dtype"] = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
+        dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else torch.float32
     else:
-        kw["dtype"] = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}.get(s.dtype)
-        if kw["dtype"] is None:
-            raise ConfigError(f"dtype must be auto, bf16, fp16 or fp32, not {s.dtype!r}")
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[s.dtype]
+    kw: dict = {"dtype": dtype, "device_map": s.device_map or ("cuda:0" if device == "cuda" else device)}
     if s.quantization != "none":
-        if importlib.util.find_spec("bitsandbytes") is None:
-            raise ConfigError(f"quantization={s.quantization} needs bitsandbytes installed")
         from transformers import BitsAndBytesConfig
 
-        if s.quantization == "4bit":
-            kw["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                bnb_4bit_compute_dtype=torch.float16 if cuda else torch.float32)  # the seed: NF4, fp16 compute
+        if s.quantization == "4bit":  # the seed: NF4 weights, fp16 compute (fp32 on the CPU backend)
+            compute = (torch.bfloat16 if s.dtype == "bf16" else torch.float16) if cuda else torch.float32
+            kw["quantization_config"] = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                                           bnb_4bit_compute_dtype=compute)
         else:
             kw["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
-        kw["device_map"] = device if cuda else "cpu"
     attn = s.attn
-    has_flash = importlib.util.find_spec("flash_attn") is not None
-    if attn == "flash_attention_2" and not (cuda and has_flash):
-        raise ConfigError("attn=flash_attention_2 needs a CUDA device and the flash-attn package"
-                          f" (CUDA: {'yes' if cuda else 'no'}, flash-attn: {'yes' if has_flash else 'no'})")
     if attn == "auto":
-        attn = "flash_attention_2" if (cuda and has_flash and kw["dtype"] != torch.float32) else "sdpa"
-    kw["attn_implementation"] = attn
+        flash = cuda and dtype != torch.float32 and importlib.util.find_spec("flash_attn") is not None
+        attn = "flash_attention_2" if flash and "flash_attention_2" in backend.attn_implementations \
+            else backend.auto_attn
+    elif attn not in backend.attn_implementations:
+        raise ConfigError(f"captioner backend {backend.name} supports attn "
+                          f"{' or '.join(backend.attn_implementations)}, not {attn}")
+    if attn:
+        kw["attn_implementation"] = attn
     return kw
 
 
-class HfCaptioner:
+def backend_class(s: CaptionerSettings, location: str) -> type[VlmBackend]:
+    """The backend named in the settings, else the one for the model's `model_type` (read from its config.json
+    without running any hub code: Phi-3.5-Vision's config class is hub code too)."""
+    if s.backend:
+        return BACKENDS[s.backend]
+    from transformers import PretrainedConfig
+
+    config, _ = PretrainedConfig.get_config_dict(location)
+    return BY_MODEL_TYPE.get(config.get("model_type", ""), VlmBackend)
+
+
+class VlmCaptioner:
+    """A loaded vision-language model and its backend; `caption(scenes)` captions a batch of scenes."""
+
     def __init__(self, settings: CaptionerSettings, location: str, device: str):
-        from transformers import AutoConfig, AutoProcessor
+        import torch
+        from transformers import AutoProcessor
 
         s = self.settings = settings
+        try:
+            cls = backend_class(s, location)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"captioner model {s.model!r} could not be loaded: {one_line(exc)}") from None
+        options = load_options(s, device, cls)  # impossible attention requests fail before any weights load
+        trust = s.trust_remote_code or cls.remote_code
+        try:
+            processor = AutoProcessor.from_pretrained(location, trust_remote_code=trust, **cls.processor_options(s))
+            self.model = cls.model_class().from_pretrained(location, trust_remote_code=trust, **options).eval()
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"captioner model {s.model!r} could not be loaded: {one_line(exc)}") from None
+        self.backend = cls(processor, s.prompt)
+        tok = self.backend.tokenizer
+        tok.padding_side = "left"  # batched decoder-only generation continues from the right edge
+        if tok.pad_token is None and tok.eos_token is not None:
+            tok.pad_token = tok.eos_token
+        self.pad_id = tok.pad_token_id
+        eos = getattr(self.model.generation_config, "eos_token_id", None)
+        eos = list(eos) if isinstance(eos, (list, tuple)) else [eos]
+        self.eos_ids = {i for i in eos + [tok.eos_token_id] if i is not None}
+        self.generation = s.generation(cls.defaults)
+        self.max_batch = min(s.max_batch, cls.max_batch or s.max_batch)
         self.device = device
-        backend = s.backend
-        trust = s.trust_remote_code or backend == "phi3v"
-        if not backend:
-            config = AutoConfig.from_pretrained(location, trust_remote_code=trust)
-            backend = MODEL_TYPES.get(config.model_type, "generic")
-            trust = trust or backend == "phi3v"
-        self.backend = backend
-        proc_kw = {"num_crops": s.num_crops} if backend == "phi3v" else {}
-        self.processor = AutoProcessor.from_pretrained(location, trust_remote_code=trust, **proc_kw)
-        tok = getattr(self.processor, "tokenizer", None)
-        if tok is not None:
-            tok.padding_side = "left"  # batched decoder-only generation continues from the right edge
-        self.model = self._model_class()(location, trust_remote_code=trust, **load_options(s, device))
-        if getattr(self.model, "hf_device_map", None) is None:  # quantised models were placed by device_map
-            self.model.to(device)
-        self.model.eval()
-        self.generation = s.generation(backend)
+        self.torch = torch
 
-    def _model_class(self):
-        import transformers as tf
+    # ------------------------------------------------------------------ batches
+    def caption(self, scenes: list[list]) -> list[Generated]:
+        """Captions for scenes (each a list of PIL frames), in chunks of `max_batch`. A chunk that fails is retried
+        scene by scene, so one bad scene (or an out-of-memory batch) costs only what it must."""
+        out: list[Generated] = []
+        for i in range(0, len(scenes), self.max_batch):
+            chunk = scenes[i:i + self.max_batch]
+            try:
+                out += self.generate(chunk)
+            except Exception as exc:  # noqa: BLE001  (a model error becomes the scenes' error)
+                self._recover()
+                if len(chunk) == 1:
+                    out.append(Generated(error=one_line(exc)))
+                    continue
+                log.warning("captioning a batch of %d failed (%s); retrying one scene at a time",
+                            len(chunk), one_line(exc))
+                for one in chunk:
+                    try:
+                        out += self.generate([one])
+                    except Exception as exc1:  # noqa: BLE001
+                        self._recover()
+                        out.append(Generated(error=one_line(exc1)))
+        return out
 
-        return {
-            "llava-next": tf.LlavaNextForConditionalGeneration.from_pretrained,
-            "instructblip": tf.InstructBlipForConditionalGeneration.from_pretrained,
-            "phi3v": tf.AutoModelForCausalLM.from_pretrained,
-            "generic": tf.AutoModelForImageTextToText.from_pretrained,
-        }[self.backend]
+    def _recover(self) -> None:
+        if self.device.startswith("cuda"):
+            self.torch.cuda.empty_cache()
 
-    # ------------------------------------------------------------------ prompts and images
-    def prompt(self, n_images: int) -> str:
-        s, b = self.settings, self.backend
-        if b == "instructblip":
-            return s.prompt
-        if b == "phi3v":  # Phi-3.5-Vision numbers its images
-            tags = "".join(f"<|image_{i}|>\n" for i in range(1, n_images + 1))
-            return f"<|user|>\n{tags}{s.prompt}<|end|>\n<|assistant|>\n"
-        if getattr(self.processor, "chat_template", None):
-            content = [{"type": "image"} for _ in range(n_images)] + [{"type": "text", "text": s.prompt}]
-            return self.processor.apply_chat_template([{"role": "user", "content": content}],
-                                                      add_generation_prompt=True, tokenize=False)
-        token = getattr(self.processor, "image_token", "<image>")
-        return f"USER: {token * n_images}\n{s.prompt} ASSISTANT:"
+    def inputs(self, scenes: list[list]):
+        """The model inputs of a batch, on the model's device, floating tensors in its dtype."""
+        batch = self.backend.prepare(scenes)
+        dev, dtype = self.model.device, self.model.dtype
+        return {k: (v.to(dev, dtype) if v.is_floating_point() else v.to(dev)) if hasattr(v, "to") else v
+                for k, v in batch.items()}
 
-    def inputs(self, scenes_images: list[list]) -> dict:
-        """Model inputs for a batch of scenes (each a list of PIL images)."""
-        b = self.backend
-        if b == "instructblip":
-            images = [panorama(imgs) for imgs in scenes_images]
-            return self.processor(images=images, text=[self.prompt(1)] * len(images), padding=True,
-                                  return_tensors="pt")
-        prompts = [self.prompt(len(imgs)) for imgs in scenes_images]
-        if b == "phi3v":
-            if len(scenes_images) != 1:
-                raise ValueError("Phi-3.5-Vision's processor takes one prompt at a time")
-            return self.processor(prompts[0], scenes_images[0], return_tensors="pt")
-        if b == "llava-next":
-            flat = [im for imgs in scenes_images for im in imgs]
-            return self.processor(text=prompts, images=flat, padding=True, return_tensors="pt")
-        return self.processor(text=prompts, images=scenes_images, padding=True, return_tensors="pt")
-
-    # ------------------------------------------------------------------ generation
-    def generate(self, scenes_images: list[list]) -> tuple[list[str], list[list[int]], dict]:
-        """Captions, generated token ids and guard facts for a batch of scenes."""
-        import torch
+    def generate(self, scenes: list[list]) -> list[Generated]:
+        """One generate call for a batch of scenes."""
         from transformers import StoppingCriteriaList
 
-        if self.backend == "phi3v" and len(scenes_images) > 1:
-            outs = [self.generate([imgs]) for imgs in scenes_images]
-            return [o[0][0] for o in outs], [o[1][0] for o in outs], outs[-1][2]
-        batch = self.inputs(scenes_images)
-        batch = {k: (v.to(self.model.device) if hasattr(v, "to") else v) for k, v in batch.items()}
-        if "pixel_values" in batch and batch["pixel_values"].is_floating_point():
-            batch["pixel_values"] = batch["pixel_values"].to(self.model.dtype)
-        prompt_len = batch["input_ids"].shape[1]
+        t0 = time.perf_counter()
+        batch = self.inputs(scenes)
+        prompt = batch["input_ids"]
         deadline = Deadline(self.settings.time_limit)
         guard = RepetitionGuard(self.settings.repeat_ngram, self.settings.repeat_times,
-                                prompt_len if self._returns_prompt() else 0)
-        tok = getattr(self.processor, "tokenizer", self.processor)
-        with torch.inference_mode():
-            out = self.model.generate(**batch, **self.generation, do_sample=False, use_cache=True,
-                                      stopping_criteria=StoppingCriteriaList([deadline, guard]),
-                                      pad_token_id=tok.pad_token_id)
-        new = out[:, prompt_len:] if self._returns_prompt() else out
-        ids = [[t for t in row.tolist() if t != tok.pad_token_id] for row in new]
-        texts = [" ".join(t.split()) for t in tok.batch_decode(ids, skip_special_tokens=True)]
-        return texts, ids, {"deadline_hit": deadline.hit, "repetition_stopped": guard.stopped}
+                                (self.pad_id, *self.eos_ids))
+        with self.torch.inference_mode():
+            out = self.model.generate(**batch, **self.generation, **self.backend.generate_options(), do_sample=False,
+                                      use_cache=True, stopping_criteria=StoppingCriteriaList([deadline, guard]),
+                                      pad_token_id=self.pad_id)
+        # Decoder-only models return prompt + new tokens; some versions of InstructBLIP return only the new ones.
+        n = prompt.shape[1]
+        if out.shape[1] >= n and self.torch.equal(out[:, :n], prompt):
+            out = out[:, n:]
+        seconds = (time.perf_counter() - t0) / len(scenes)
+        results = [self._result(row.tolist(), deadline.hit) for row in out]
+        for r in results:
+            r.seconds = seconds
+            if r.stop in ("time_limit", "repetition"):
+                log.warning("caption cut short (%s) after %d tokens", r.stop, len(r.token_ids))
+        return results
 
-    def _returns_prompt(self) -> bool:
-        # Decoder-only generate returns prompt + new tokens; InstructBLIP's returns the language model's output,
-        # which includes the prompt only when that model is decoder-only (Vicuna) in this transformers version.
-        if self.backend != "instructblip":
-            return True
-        return bool(getattr(self.model.config, "use_decoder_only_language_model", False))
+    def _result(self, row: list[int], deadline_hit: bool) -> Generated:
+        ended = next((k for k, t in enumerate(row) if t in self.eos_ids), None)
+        ids = [t for t in (row if ended is None else row[:ended]) if t != self.pad_id]
+        if ended is not None:
+            stop = "eos"
+        elif ids and bool(repeating(self.torch.tensor([ids]), self.settings.repeat_ngram,
+                                    self.settings.repeat_times)[0]):
+            stop = "repetition"
+        elif len(ids) >= self.generation["max_new_tokens"]:
+            stop = "max_new_tokens"
+        else:
+            stop = "time_limit" if deadline_hit else "eos"
+        text = self.backend.tokenizer.decode(ids, skip_special_tokens=True)
+        return Generated(text=" ".join(text.split()), token_ids=ids, stop=stop)

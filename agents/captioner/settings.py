@@ -1,63 +1,68 @@
+"""The captioner's settings. Every field is an option (`-o captioner.KEY=VALUE`); unknown keys are ignored.
+
+Default model: the offline captioner (ImageNet labels from the pack's EfficientNet-Lite0), with or without a
+network, unless `model` names a vision-language model (hub id or local dir) or `backend` names one of the seed's
+three (then its hub checkpoint is the default). Rationale: a 7 B VLM is a 15 GB download and wants a GPU; nobody
+should get one by accident on a laptop. Generation settings left at -1 take the backend's default (the seed's)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
 from agents.errors import ConfigError
 
-BACKENDS = ("offline", "llava-next", "instructblip", "phi3v", "generic")
+VLM_BACKENDS = ("llava-next", "instructblip", "phi3v", "generic")
+BACKENDS = ("offline",) + VLM_BACKENDS
 DEFAULT_PROMPT = "Describe this video scene in one or two factual sentences."
 
-# Hub defaults per backend (the seed's three models), for `-o backend=... ` without a model.
+# Hub defaults per backend (the seed's three models), for `-o backend=...` without a model.
 HUB = {
     "llava-next": "llava-hf/llava-v1.6-mistral-7b-hf",
     "instructblip": "Salesforce/instructblip-vicuna-7b",
     "phi3v": "microsoft/Phi-3.5-vision-instruct",
 }
+OFFLINE_MODEL = "efficientnet-lite0"
 
-# The seed's generation settings per backend; every one can be overridden by an option of the same name.
-GENERATION = {
-    "llava-next": {"max_new_tokens": 256, "num_beams": 1, "min_length": 0},
-    "instructblip": {"max_new_tokens": 256, "num_beams": 5, "min_length": 10},
-    "phi3v": {"max_new_tokens": 256, "num_beams": 1, "min_length": 0},
-    "generic": {"max_new_tokens": 256, "num_beams": 1, "min_length": 0},
-}
+# Options that change generate() keyword arguments; -1 (or 0.0 for the penalty) = the backend's default.
+GENERATION_KEYS = ("max_new_tokens", "min_new_tokens", "num_beams", "no_repeat_ngram_size", "repetition_penalty")
 
 
 @dataclass
 class CaptionerSettings:
-    """`model`: hub id, local dir or pack name; empty = the offline captioner (ImageNet labels from the pack's
-    EfficientNet-Lite0), since no vision-language weights can be assumed. `backend`: empty = from the model's
-    config (llava_next, instructblip, phi3_v, anything else = generic image-text-to-text)."""
-
-    model: str = ""
-    backend: str = ""
+    model: str = ""  # hub id, local dir or pack name; empty = see the module docstring
+    backend: str = ""  # empty = from the model's config (llava_next, instructblip, phi3_v, else generic)
     prompt: str = DEFAULT_PROMPT
-    device: str = "auto"
-    dtype: str = "auto"  # auto = bf16 on CUDA (fp16 where bf16 is unsupported), fp32 on CPU
-    quantization: str = "none"  # none | 4bit (NF4, fp16 compute) | 8bit, through bitsandbytes
-    attn: str = "auto"  # auto = flash_attention_2 when installed on CUDA, else sdpa; or sdpa | eager | flash_attention_2
-    max_new_tokens: int = -1  # -1 = the backend's default (256)
+    device: str = "auto"  # auto = CUDA when present, else CPU
+    device_map: str = ""  # empty = the whole model on `device`; "auto" = spread over the GPUs (accelerate)
+    dtype: str = "auto"  # auto = bf16 on CUDA (fp16 where bf16 is unsupported), fp32 on CPU; or bf16|fp16|fp32
+    quantization: str = "none"  # none | 4bit (NF4, fp16 compute on CUDA) | 8bit, through bitsandbytes
+    attn: str = "auto"  # auto = flash_attention_2 on CUDA when flash-attn is installed, else the model's default
+    # generation (the backend's defaults: greedy, 256 new tokens; InstructBLIP beam 5, at least 10 new tokens)
+    max_new_tokens: int = -1  # the per-scene token limit
+    min_new_tokens: int = -1
+    min_length: int = -1  # the seed's name for min_new_tokens (it counted new tokens): used when that is -1
     num_beams: int = -1
-    min_length: int = -1
-    repetition_penalty: float = 1.0
-    no_repeat_ngram_size: int = 0
-    time_limit: float = 60.0  # seconds of generation per batch before it is cut short
-    repeat_ngram: int = 4  # repetition guard: stop a caption whose last n tokens ...
-    repeat_times: int = 3  # ... have repeated this many times in a row
-    max_batch: int = 8
+    repetition_penalty: float = 0.0  # 0 = backend default (1.0: off, greedy output as the seed's)
+    no_repeat_ngram_size: int = -1  # -1 = backend default (0: off)
+    # guards, so one runaway scene cannot stall the stream
+    time_limit: float = 60.0  # seconds of generation per batch, after which every unfinished caption is cut
+    repeat_ngram: int = 4  # stop a caption once its last n-gram (n = 1..repeat_ngram) ...
+    repeat_times: int = 3  # ... has come this many times in a row
+    # batching
+    max_batch: int = 8  # scenes per generate call
     batch_wait: float = 0.05  # seconds to wait for more scenes once one is there
+    # model specifics
     num_crops: int = 4  # Phi-3.5-Vision
-    trust_remote_code: bool = False  # Phi-3.5-Vision needs it: set automatically for backend phi3v
-    threads: int = 2
-    labels_per_frame: int = 3  # offline captioner
-    label_threshold: float = 0.1
+    trust_remote_code: bool = False  # set automatically for Phi-3.5-Vision
+    threads: int = 2  # torch CPU threads
+    labels_per_frame: int = 3  # offline captioner: top labels per keyframe ...
+    label_threshold: float = 0.1  # ... kept when at least this probable
 
     @classmethod
-    def from_options(cls, options: dict) -> "CaptionerSettings":
+    def from_options(cls, options: dict | None) -> "CaptionerSettings":
         options = dict(options or {})
         kw = {}
         for f in fields(cls):
-            if f.name not in options:
+            if f.name not in options or options[f.name] is None:
                 continue
             value, default = options[f.name], getattr(cls, f.name)
             try:
@@ -70,26 +75,33 @@ class CaptionerSettings:
         s = cls(**kw)
         if s.backend and s.backend not in BACKENDS:
             raise ConfigError(f"captioner backend must be one of {', '.join(BACKENDS)}, not {s.backend!r}")
-        if not s.model:
-            s.model = HUB.get(s.backend, "") if s.backend else ""
-            if not s.model:
-                s.backend = "offline"
-                s.model = "efficientnet-lite0"
+        if s.backend == "offline" or (not s.model and not s.backend):
+            s.backend, s.model = "offline", s.model or OFFLINE_MODEL
+        elif not s.model:
+            if s.backend not in HUB:
+                raise ConfigError(f"captioner backend {s.backend} needs a model (a hub id or a local directory)")
+            s.model = HUB[s.backend]
         if s.quantization not in ("none", "4bit", "8bit"):
-            raise ConfigError(f"quantization must be none, 4bit or 8bit, not {s.quantization!r}")
+            raise ConfigError(f"captioner quantization must be none, 4bit or 8bit, not {s.quantization!r}")
         if s.attn not in ("auto", "sdpa", "eager", "flash_attention_2"):
-            raise ConfigError(f"attn must be auto, sdpa, eager or flash_attention_2, not {s.attn!r}")
-        if s.max_batch < 1:
-            raise ConfigError("max_batch must be at least 1")
+            raise ConfigError(f"captioner attn must be auto, sdpa, eager or flash_attention_2, not {s.attn!r}")
+        if s.dtype not in ("auto", "bf16", "fp16", "fp32"):
+            raise ConfigError(f"captioner dtype must be auto, bf16, fp16 or fp32, not {s.dtype!r}")
+        if s.max_batch < 1 or s.batch_wait < 0 or s.time_limit <= 0:
+            raise ConfigError("captioner max_batch must be >= 1, batch_wait >= 0 and time_limit > 0")
+        if s.repeat_ngram < 1 or s.repeat_times < 2:
+            raise ConfigError("captioner repeat_ngram must be >= 1 and repeat_times >= 2")
         return s
 
-    def generation(self, backend: str) -> dict:
-        g = dict(GENERATION.get(backend, GENERATION["generic"]))
-        for key in ("max_new_tokens", "num_beams", "min_length"):
-            if getattr(self, key) >= 0:
-                g[key] = getattr(self, key)
-        if self.repetition_penalty != 1.0:
-            g["repetition_penalty"] = self.repetition_penalty
-        if self.no_repeat_ngram_size:
-            g["no_repeat_ngram_size"] = self.no_repeat_ngram_size
+    def generation(self, defaults: dict) -> dict:
+        """generate() keyword arguments: the backend's defaults with the user's options on top."""
+        g = dict(defaults)
+        user = {
+            "max_new_tokens": self.max_new_tokens,
+            "min_new_tokens": self.min_new_tokens if self.min_new_tokens >= 0 else self.min_length,
+            "num_beams": self.num_beams,
+            "no_repeat_ngram_size": self.no_repeat_ngram_size,
+            "repetition_penalty": self.repetition_penalty if self.repetition_penalty > 0 else -1,
+        }
+        g.update({k: v for k, v in user.items() if v >= 0})
         return g

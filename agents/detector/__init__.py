@@ -1,51 +1,36 @@
 """The object detector: ultralytics YOLO on the sampled frames, ByteTrack for identities.
 
-ultralytics' own `model.track(persist=True)` keeps one tracker on the predictor, which would mix videos that
-interleave on one worker; so we run batched `predict` and feed ultralytics' BYTETracker ourselves, one tracker per
-video (its ids are per tracker, so every video's ids start at 1 and a replay gives the same ids). A video's tracker
-is dropped with its last batch; nothing else accumulates."""
+ultralytics' own `model.track(persist=True)` keeps its trackers on the predictor, so videos interleaving on one
+worker would share one tracker and steal each other's ids. Instead each batch's frames go through one batched
+`predict`, and the boxes are fed to ultralytics' own tracker class (BYTETracker with bytetrack.yaml), one tracker
+per video: ids are per video (every video's start at 1, and a replay gives the same ids). A video's tracker is
+dropped with its last batch, and at most `max_videos` are kept; no results accumulate.
+
+Offline behaviour: ultralytics reads YOLO_OFFLINE and YOLO_AUTOINSTALL when it is first imported. Before that
+import this module sets YOLO_AUTOINSTALL=false always (a worker must never `pip install` at run time: a missing
+requirement becomes an error, not a download) and YOLO_OFFLINE=1 when the project runs offline (no DNS probe, no
+asset or analytics requests), unless the environment already says otherwise."""
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field, fields
+import os
+from collections import OrderedDict
 
 import numpy as np
 
+from agents.detector.settings import TRACKERS, DetectorSettings
 from agents.errors import ConfigError
 from agents.models import offline, pick_device, resolve_model
 from schemas import Detections, FrameBatch, TrackObservation
 from streams.failures import one_line
 
-OFFLINE_LABELS = {"Normal": "person", "Fall": "person"}  # the pack's detector: a person in two poses
+__all__ = ["DetectorAgent", "DetectorSettings"]
 
 
-@dataclass
-class DetectorSettings:
-    """`model`: a YOLO checkpoint (hub name such as yolo11n.pt, local .pt/.yaml, or the pack's `person-yolov8`);
-    empty = yolo11n.pt online, person-yolov8 offline. `imgsz` 640 is ultralytics' default and the accurate choice;
-    on a CPU 320 is about 3x faster (PERF.md: 133 vs 40 ms a frame) at the cost of small and distant objects."""
-
-    model: str = ""
-    imgsz: int = 640
-    conf: float = 0.25
-    iou: float = 0.7
-    device: str = "auto"
-    threads: int = 2  # torch threads: ultralytics would take cores - 1 (one, on a 2-core machine)
-    classes: list[int] | None = None
-    label_map: dict[str, str] = field(default_factory=dict)  # model label -> our label
-    tracker: str = "bytetrack.yaml"
-    half: bool = False  # fp16 on CUDA
-
-    @classmethod
-    def from_options(cls, options: dict) -> "DetectorSettings":
-        known = {f.name for f in fields(cls)}
-        s = cls(**{k: v for k, v in (options or {}).items() if k in known})
-        s.imgsz, s.conf, s.iou, s.threads = int(s.imgsz), float(s.conf), float(s.iou), int(s.threads)
-        if not s.model:
-            s.model = "person-yolov8" if offline() else "yolo11n.pt"
-        if s.model in ("person-yolov8", "pack:person-yolov8") and not s.label_map:
-            s.label_map = dict(OFFLINE_LABELS)
-        return s
+def _quiet_offline_ultralytics() -> None:
+    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+    if offline():
+        os.environ.setdefault("YOLO_OFFLINE", "1")
 
 
 class DetectorAgent:
@@ -55,43 +40,64 @@ class DetectorAgent:
         self.settings = settings or DetectorSettings.from_options({})
         self.model_id = self.settings.model
         self.model = None
-        self.trackers: dict[str, object] = {}
+        self.trackers: OrderedDict[str, object] = OrderedDict()
 
     @classmethod
     def from_options(cls, options: dict) -> "DetectorAgent":
         return cls(DetectorSettings.from_options(options))
 
     def setup(self) -> None:
+        _quiet_offline_ultralytics()
         import torch
         from ultralytics import YOLO
+        from ultralytics.trackers.track import TRACKER_MAP
         from ultralytics.utils import YAML, IterableSimpleNamespace
         from ultralytics.utils.checks import check_yaml
 
         s = self.settings
-        torch.set_num_threads(s.threads)
         self.device = pick_device(s.device)
         spec = s.model
-        if not spec.endswith((".pt", ".yaml", ".onnx")) or spec.startswith("pack:"):
-            spec = resolve_model(spec).location  # pack name or local directory
+        if spec.startswith("pack:") or not spec.endswith((".pt", ".yaml", ".yml", ".onnx")):
+            spec = resolve_model(spec).location  # a pack name or a local directory
         try:
             self.model = YOLO(spec)
         except Exception as exc:  # a missing file, or a download that cannot happen (no network)
-            raise ConfigError(f"cannot load detector model {s.model!r} ({type(exc).__name__}); without network "
-                              "use the offline pack (SCENESTREAM_OFFLINE=1 or -o model=person-yolov8)") from None
+            raise ConfigError(f"cannot load detector model {s.model!r} ({one_line(exc)}); without a network use "
+                              "the offline pack: -o detector.model=person-yolov8") from None
         self.names = self.model.names
-        self.tracker_cfg = IterableSimpleNamespace(**YAML.load(check_yaml(s.tracker)))
+        try:
+            cfg = IterableSimpleNamespace(**YAML.load(check_yaml(s.tracker)))
+        except Exception as exc:
+            raise ConfigError(f"cannot read tracker config {s.tracker!r} ({one_line(exc)})") from None
+        if cfg.tracker_type not in TRACKERS or getattr(cfg, "with_reid", False):
+            raise ConfigError(f"detector tracker must be bytetrack or botsort without ReID (ReID needs ultralytics' "
+                              f"predictor hooks), not {cfg.tracker_type!r}")
+        self.tracker_class, self.tracker_cfg = TRACKER_MAP[cfg.tracker_type], cfg
+        # The first predict lets ultralytics pick its device, and on a CPU that resets torch to cores - 1 threads
+        # (one thread on these 2-core machines: about 1.6x slower). So predict once now, then set ours.
+        self._predict([np.zeros((64, 64, 3), np.uint8)])
+        torch.set_num_threads(s.threads)
+        self.torch = torch
         self.model_id = s.model
 
     def close(self) -> None:
         self.model = None
         self.trackers.clear()
 
-    def _tracker(self, video_id: str):
-        from ultralytics.trackers.byte_tracker import BYTETracker
+    def _predict(self, images: list[np.ndarray]):
+        s = self.settings
+        half = {"quantize": "fp16"} if s.half and self.device.startswith("cuda") else {}
+        return self.model.predict(images, imgsz=s.imgsz, conf=s.conf, iou=s.iou, classes=s.classes,
+                                  agnostic_nms=s.agnostic_nms, device=self.device, verbose=False, **half)
 
-        if video_id not in self.trackers:
-            self.trackers[video_id] = BYTETracker(self.tracker_cfg)
-        return self.trackers[video_id]
+    def _tracker(self, video_id: str):
+        tracker = self.trackers.get(video_id)
+        if tracker is None:
+            tracker = self.trackers[video_id] = self.tracker_class(self.tracker_cfg)
+            while len(self.trackers) > self.settings.max_videos:
+                self.trackers.popitem(last=False)
+        self.trackers.move_to_end(video_id)
+        return tracker
 
     def process(self, batch: FrameBatch) -> list[Detections]:
         out = Detections(batch.video_id, batch.index, batch.start, batch.end, self.model_id, last=batch.last)
@@ -105,27 +111,31 @@ class DetectorAgent:
         return [out]
 
     def _detect(self, batch: FrameBatch) -> list[TrackObservation]:
-        from PIL import Image
-
         if not batch.frames:
             return []
-        images = []
-        for f in batch.frames:
-            with Image.open(io.BytesIO(f.jpeg)) as im:
-                images.append(np.asarray(im.convert("RGB"))[:, :, ::-1].copy())  # ultralytics takes BGR arrays
-        s = self.settings
-        results = self.model.predict(images, imgsz=s.imgsz, conf=s.conf, iou=s.iou, classes=s.classes,
-                                     device=self.device, verbose=False,
-                                     **({"quantize": "fp16"} if s.half and self.device != "cpu" else {}))
-        tracker = self._tracker(batch.video_id)
+        images = [_decode(f.jpeg, f.time) for f in batch.frames]  # all of them first: a bad one fails the batch
+        results = self._predict(images)  # one batched forward pass for the batch's frames
+        if self.torch.get_num_threads() != self.settings.threads:  # in case ultralytics set up its predictor anew
+            self.torch.set_num_threads(self.settings.threads)
+        tracker, label_map = self._tracker(batch.video_id), self.settings.label_map
         observations = []
-        for frame, result in zip(batch.frames, results):
+        for frame, result in zip(batch.frames, results):  # in time order: the tracker's state moves frame by frame
             h, w = result.orig_shape
-            rows = tracker.update(result.boxes.cpu().numpy(), result.orig_img)
-            for x1, y1, x2, y2, track_id, score, cls, _ in rows:
+            for x1, y1, x2, y2, track_id, score, cls, _ in tracker.update(result.boxes.cpu().numpy(), result.orig_img):
                 label = self.names[int(cls)]
-                observations.append(TrackObservation(
-                    int(track_id), s.label_map.get(label, label), round(float(score), 4),
-                    [round(float(x1) / w, 4), round(float(y1) / h, 4), round(float(x2) / w, 4), round(float(y2) / h, 4)],
-                    frame.time))
+                box = np.clip([x1 / w, y1 / h, x2 / w, y2 / h], 0.0, 1.0)  # the track's box may leave the frame
+                observations.append(TrackObservation(int(track_id), label_map.get(label, label),
+                                                     round(float(score), 4), [round(float(v), 4) for v in box],
+                                                     frame.time))
         return observations
+
+
+def _decode(jpeg: bytes, time: float) -> np.ndarray:
+    """A JPEG as the BGR array ultralytics takes; a bad one raises with the frame's time in the message."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(jpeg)) as im:
+            return np.ascontiguousarray(np.asarray(im.convert("RGB"))[:, :, ::-1])
+    except Exception as exc:
+        raise ValueError(f"frame at {time:.2f} s is not a readable image ({one_line(exc)})") from None

