@@ -2,6 +2,7 @@
 from schemas.codec import dumps, from_dict, loads, to_dict
 from schemas.records import (
     EVENT_KINDS,
+    CAPTION_SCHEMA_VERSION,
     SCHEMA_VERSION,
     AudioChunk,
     AudioEvent,
@@ -13,6 +14,8 @@ from schemas.records import (
     Keyframe,
     Scene,
     SceneCaption,
+    SceneText,
+    TextLine,
     TrackObservation,
     TrackSummary,
     Transcript,
@@ -25,8 +28,8 @@ from schemas.records import (
 from schemas.topics import RECORDS_BY_TOPIC
 
 __all__ = [
-    "EVENT_KINDS", "SCHEMA_VERSION", "RECORDS_BY_TOPIC", "dumps", "loads", "to_dict", "from_dict",
+    "EVENT_KINDS", "SCHEMA_VERSION", "CAPTION_SCHEMA_VERSION", "RECORDS_BY_TOPIC", "dumps", "loads", "to_dict", "from_dict",
     "AudioChunk", "AudioEvent", "AudioTags", "DeadLetter", "Detections", "Frame", "FrameBatch", "Keyframe",
-    "Scene", "SceneCaption", "TrackObservation", "TrackSummary", "Transcript", "TranscriptPart", "VideoEvent",
+    "Scene", "SceneCaption", "SceneText", "TextLine", "TrackObservation", "TrackSummary", "Transcript", "TranscriptPart", "VideoEvent",
     "VideoRequest", "VlmCaption", "Word",
 ]

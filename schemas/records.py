@@ -7,8 +7,10 @@ consumer can tell when a source has covered a video completely without waiting o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 SCHEMA_VERSION = 1
+CAPTION_SCHEMA_VERSION = 2  # SceneCaption: 2 added text, extra and emitted_at
 
 
 # ---------------------------------------------------------------- input
@@ -181,6 +183,33 @@ class VlmCaption:
     schema_version: int = SCHEMA_VERSION
 
 
+@dataclass
+class TextLine:
+    """One line of on-screen text, merged over the frames of a scene that show it."""
+
+    text: str
+    score: float
+    box: list[float]  # normalised x1, y1, x2, y2 in [0, 1], in the first frame it was read in
+    start: float  # time of the first frame it was read in
+    end: float  # time of the last frame it was read in
+    frames: int = 1  # how many of the frames read showed it
+
+
+@dataclass
+class SceneText:
+    """Topic `scene-text`: on-screen text (OCR) read in one scene's frames."""
+
+    video_id: str
+    index: int  # the scene's index
+    start: float
+    end: float
+    model: str = ""
+    lines: list[TextLine] = field(default_factory=list)
+    last: bool = False
+    error: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+
 # ---------------------------------------------------------------- joiner output
 
 
@@ -219,7 +248,12 @@ class SceneCaption:
     timings: dict[str, float] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
     last: bool = False
-    schema_version: int = SCHEMA_VERSION
+    # Added in schema version 2 (older readers ignore them): on-screen text, fields filled by agents added as
+    # plugins (agent name -> its output), and the wall time (epoch seconds) at which the record was emitted.
+    text: list[TextLine] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    emitted_at: float = 0.0
+    schema_version: int = CAPTION_SCHEMA_VERSION
 
     @property
     def key(self) -> str:
