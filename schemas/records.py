@@ -7,10 +7,16 @@ consumer can tell when a source has covered a video completely without waiting o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from msgspec import Meta
 
 SCHEMA_VERSION = 1
 CAPTION_SCHEMA_VERSION = 2  # SceneCaption: 2 added text, extra and emitted_at
+
+# Shapes checked when a record is read (schemas/codec.py) and stated in the JSON Schema files.
+Index = Annotated[int, Meta(ge=0)]
+Box = Annotated[list[float], Meta(min_length=4, max_length=4)]  # normalised x1, y1, x2, y2
 
 
 # ---------------------------------------------------------------- input
@@ -43,7 +49,7 @@ class Scene:
     """Topic `scenes`: one detected scene with its keyframes (JPEG, short side 336 px by default)."""
 
     video_id: str
-    index: int
+    index: Index
     start: float
     end: float
     keyframes: list[Keyframe] = field(default_factory=list)
@@ -60,7 +66,7 @@ class AudioChunk:
     """Topic `audio`: 16 kHz mono signed 16-bit little-endian PCM covering [start, end)."""
 
     video_id: str
-    index: int
+    index: Index
     start: float
     end: float
     pcm: bytes
@@ -82,7 +88,7 @@ class FrameBatch:
     """Topic `frames`: frames sampled at a set rate over [start, end), in order."""
 
     video_id: str
-    index: int
+    index: Index
     start: float
     end: float
     frames: list[Frame] = field(default_factory=list)
@@ -106,7 +112,7 @@ class Transcript:
     """Topic `transcripts`: what was said in one audio window."""
 
     video_id: str
-    index: int
+    index: Index
     start: float
     end: float
     model: str = ""
@@ -131,7 +137,7 @@ class AudioTags:
     """Topic `audio-tags`: sound events heard in one audio window."""
 
     video_id: str
-    index: int
+    index: Index
     start: float
     end: float
     model: str = ""
@@ -146,7 +152,7 @@ class TrackObservation:
     track_id: int
     label: str
     confidence: float
-    box: list[float]  # normalised x1, y1, x2, y2 in [0, 1]
+    box: Box  # normalised x1, y1, x2, y2 in [0, 1]
     time: float
 
 
@@ -155,7 +161,7 @@ class Detections:
     """Topic `detections`: tracked objects in one frame batch."""
 
     video_id: str
-    index: int
+    index: Index
     start: float
     end: float
     model: str = ""
@@ -170,7 +176,7 @@ class VlmCaption:
     """Topic `vlm-captions`: the caption of one scene."""
 
     video_id: str
-    index: int  # the scene's index
+    index: Index  # the scene's index
     start: float
     end: float
     caption: str = ""
@@ -189,7 +195,7 @@ class TextLine:
 
     text: str
     score: float
-    box: list[float]  # normalised x1, y1, x2, y2 in [0, 1], in the first frame it was read in
+    box: Box  # in the first frame it was read in
     start: float  # time of the first frame it was read in
     end: float  # time of the last frame it was read in
     frames: int = 1  # how many of the frames read showed it
@@ -200,7 +206,7 @@ class SceneText:
     """Topic `scene-text`: on-screen text (OCR) read in one scene's frames."""
 
     video_id: str
-    index: int  # the scene's index
+    index: Index  # the scene's index
     start: float
     end: float
     model: str = ""
@@ -235,7 +241,7 @@ class SceneCaption:
     """Topic `captions`: the final record of one scene, keyed `video_id:index`."""
 
     video_id: str
-    index: int
+    index: Index
     start: float
     end: float
     caption: str = ""

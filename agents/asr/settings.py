@@ -1,11 +1,12 @@
 """Settings of the speech agent. Every field can come from `from_options` (CLI/config strings included); unknown
-keys are ignored, bad values are a ConfigError at start-up."""
+keys and bad values are a ConfigError at start-up (agents/options.py)."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 
 from agents.errors import ConfigError
+from agents.options import convert
 from agents.models import offline
 
 BACKENDS = ("faster-whisper", "openai")
@@ -48,18 +49,7 @@ class AsrSettings:
 
     @classmethod
     def from_options(cls, options: dict | None) -> "AsrSettings":
-        values = {}
-        types = {f.name: f for f in fields(cls)}
-        defaults = cls()
-        for key, value in (options or {}).items():
-            if key not in types:
-                continue
-            current = getattr(defaults, key)
-            try:
-                values[key] = _coerce(value, current, key)
-            except (TypeError, ValueError):
-                raise ConfigError(f"asr option {key}={value!r} is not valid") from None
-        return replace(defaults, **values).checked()
+        return convert(cls, options, "asr").checked()
 
     def checked(self) -> "AsrSettings":
         if self.backend not in BACKENDS:
@@ -88,22 +78,3 @@ class AsrSettings:
         if not key:
             raise ConfigError(f"the openai asr backend needs an API key: set {API_KEY_ENV} or the api_key option")
         return key
-
-
-def _coerce(value, current, key):
-    if value is None or (isinstance(value, str) and value.lower() in ("", "none", "null") and key in _OPTIONAL):
-        return None
-    if isinstance(current, bool):
-        if isinstance(value, str):
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        return bool(value)
-    if current is None:
-        return str(value)
-    return type(current)(value)
-
-
-_OPTIONAL = {"model", "language", "api_key", "api_version"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from agents.errors import ConfigError
+from agents.options import convert
 
 VLM_BACKENDS = ("llava-next", "instructblip", "phi3v", "generic")
 BACKENDS = ("offline",) + VLM_BACKENDS
@@ -59,20 +60,7 @@ class CaptionerSettings:
 
     @classmethod
     def from_options(cls, options: dict | None) -> "CaptionerSettings":
-        options = dict(options or {})
-        kw = {}
-        for f in fields(cls):
-            if f.name not in options or options[f.name] is None:
-                continue
-            value, default = options[f.name], getattr(cls, f.name)
-            try:
-                if isinstance(default, bool):
-                    kw[f.name] = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
-                else:
-                    kw[f.name] = type(default)(value)
-            except (TypeError, ValueError):
-                raise ConfigError(f"captioner option {f.name}={value!r} is not a {type(default).__name__}") from None
-        s = cls(**kw)
+        s = convert(cls, options, "captioner")
         if s.backend and s.backend not in BACKENDS:
             raise ConfigError(f"captioner backend must be one of {', '.join(BACKENDS)}, not {s.backend!r}")
         if s.backend == "offline" or (not s.model and not s.backend):

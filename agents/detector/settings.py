@@ -3,10 +3,10 @@ as "0,2,5", `label_map` as "Normal:person,Fall:person" or JSON); unknown keys ar
 ConfigError at start-up."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, fields
 
 from agents.errors import ConfigError
+from agents.options import convert
 from agents.models import offline
 
 HUB_DEFAULT = "yolo11n.pt"  # ultralytics downloads it from its GitHub assets on first use
@@ -51,17 +51,8 @@ class DetectorSettings:
 
     @classmethod
     def from_options(cls, options: dict | None) -> "DetectorSettings":
-        options = {k: v for k, v in (options or {}).items() if v is not None}
-        kw = {}
-        for f in fields(cls):
-            if f.name not in options:
-                continue
-            value = options[f.name]
-            try:
-                kw[f.name] = _parse(f.name, value)
-            except (TypeError, ValueError):
-                raise ConfigError(f"detector option {f.name}={value!r} is not valid") from None
-        s = cls(**kw)
+        options = dict(options or {})
+        s = convert(cls, options, "detector")
         if not s.model:
             s.model = OFFLINE_DEFAULT if offline() else HUB_DEFAULT
         if s.model in (OFFLINE_DEFAULT, f"pack:{OFFLINE_DEFAULT}") and "label_map" not in options:
@@ -75,25 +66,3 @@ class DetectorSettings:
         if s.threads < 1 or s.max_videos < 1:
             raise ConfigError("detector threads and max_videos must be at least 1")
         return s
-
-
-def _parse(name: str, value):
-    if name in ("imgsz", "threads", "max_videos"):
-        return int(value)
-    if name in ("conf", "iou"):
-        return float(value)
-    if name in ("half", "agnostic_nms"):
-        return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes", "on")
-    if name == "classes":
-        if isinstance(value, str):
-            value = [v for v in value.replace(" ", "").strip("[]").split(",") if v]
-        return [int(v) for v in value] or None
-    if name == "label_map":
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("{"):
-                value = json.loads(text)
-            else:
-                value = dict(pair.split(":", 1) for pair in text.split(",") if pair.strip())
-        return {str(k).strip(): str(v).strip() for k, v in dict(value).items()}
-    return str(value)

@@ -28,24 +28,16 @@ class IngestSettings:
     truncation_tolerance: float = 0.9  # decoding less than this share of the declared duration = truncated
 
     def with_options(self, options: dict) -> "IngestSettings":
-        from agents.errors import InputError
+        """These settings with a request's options on top. A bad option is an InputError (the request fails with
+        `bad_option`, the worker goes on)."""
+        from agents.errors import ConfigError, InputError
+        from agents.options import convert
 
-        names = {f.name: f for f in fields(self)}
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        for key, value in (options or {}).items():
-            if key not in names:
-                continue
-            current = values[key]
-            try:
-                if value is None or current is None:
-                    values[key] = value if value is None else float(value)
-                elif isinstance(current, bool):
-                    values[key] = bool(value)
-                else:
-                    values[key] = type(current)(value)
-            except (TypeError, ValueError):
-                raise InputError("bad_option", f"option {key}={value!r} is not a {type(current).__name__}")
-        out = IngestSettings(**values)
+        base = {f.name: getattr(self, f.name) for f in fields(self)}
+        try:
+            out = convert(IngestSettings, {**base, **(options or {})}, "ingest")
+        except ConfigError as exc:
+            raise InputError("bad_option", str(exc)) from None
         if out.detector not in ("content", "adaptive"):
             raise InputError("bad_option", f"detector must be 'content' or 'adaptive', not {out.detector!r}")
         for key in ("keyframes", "frames_per_batch", "keyframe_candidate_limit"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from agents.errors import ConfigError
+from agents.options import convert
 from agents.models import offline
 
 AST_HUB = "MIT/ast-finetuned-audioset-10-10-0.4593"
@@ -42,16 +43,7 @@ class TaggerSettings:
 
     @classmethod
     def from_options(cls, options: dict | None) -> "TaggerSettings":
-        kw = {}
-        for f in fields(cls):
-            if f.name not in (options or {}) or options[f.name] is None:
-                continue
-            value, default = options[f.name], f.default
-            try:
-                kw[f.name] = value if isinstance(value, type(default)) else type(default)(value)
-            except (TypeError, ValueError):
-                raise ConfigError(f"tagger option {f.name}={value!r} is not a {type(default).__name__}") from None
-        return cls(**kw).resolved()
+        return convert(cls, options, "tagger").resolved()
 
     def resolved(self) -> "TaggerSettings":
         if not self.backend:

@@ -9,7 +9,7 @@ import pytest
 import schemas
 from schemas import (
     AudioChunk, AudioEvent, AudioTags, DeadLetter, Detections, Frame, FrameBatch, Keyframe, Scene, SceneCaption,
-    TrackObservation, TrackSummary, Transcript, TranscriptPart, VideoEvent, VideoRequest, VlmCaption, Word,
+    SceneText, TextLine, TrackObservation, TrackSummary, Transcript, TranscriptPart, VideoEvent, VideoRequest, VlmCaption, Word,
 )
 from schemas.jsonschema import JSON_DIR, render_all
 
@@ -26,6 +26,7 @@ SAMPLES = {
                              [AudioEvent("Speech", 0.8, 1.2, 2.0)], {"person": 2},
                              [TrackSummary(3, "person", 1.3, 2.9, 7, 0.93)], [1.2, 2.1], {"caption": 0.5},
                              {"tagger": "no audio track"}),
+    "scene-text": SceneText("v1", 2, 1.2, 3.04, "rapidocr", [TextLine("OPEN", 0.97, [0.1, 0.1, 0.5, 0.2], 1.2, 2.1, 2)]),
     "video-events": VideoEvent("v1", "failed", 2.0, "x.mp4", code="not_found", message="no such file: x.mp4"),
     "errors": DeadLetter("videos", "not valid JSON", "{oops"),
 }
@@ -41,7 +42,8 @@ def test_round_trip_is_lossless(topic):
     raw = schemas.dumps(record)
     back = schemas.loads(type(record), raw)
     assert back == record
-    assert back.schema_version == schemas.SCHEMA_VERSION
+    expected = schemas.CAPTION_SCHEMA_VERSION if topic == "captions" else schemas.SCHEMA_VERSION
+    assert back.schema_version == expected
 
 
 @pytest.mark.parametrize("topic", sorted(SAMPLES))
@@ -89,3 +91,41 @@ def test_unknown_fields_are_ignored_for_forward_compatibility():
 def test_every_record_carries_a_schema_version():
     for cls in schemas.RECORDS_BY_TOPIC.values():
         assert "schema_version" in {f.name for f in dataclasses.fields(cls)}, cls
+
+
+# A malformed record of every input type (what an agent or the joiner reads) is rejected at decode time with a
+# one-line reason naming the field, so no agent ever sees a wrong type.
+MALFORMED = [
+    ("scenes", {"index": "3"}, "index"),
+    ("scenes", {"keyframes": 7}, "keyframes"),
+    ("scenes", {"keyframes": [{"time": 0.0, "jpeg": "not base64!!"}]}, "jpeg"),
+    ("scenes", {"index": -1}, "index"),
+    ("audio", {"pcm": 12}, "pcm"),
+    ("audio", {"start": "soon"}, "start"),
+    ("frames", {"frames": 7}, "frames"),
+    ("frames", {"frames": [{"time": "x", "jpeg": ""}]}, "time"),
+    ("transcripts", {"words": [{"word": 1, "start": 0, "end": 1}]}, "word"),
+    ("audio-tags", {"events": {"label": "x"}}, "events"),
+    ("detections", {"tracks": [{"track_id": 1, "label": "p", "confidence": 1, "box": [0, 0], "time": 0}]}, "box"),
+    ("vlm-captions", {"caption": ["a"]}, "caption"),
+    ("scene-text", {"lines": [{"text": "x", "score": 1, "box": [0, 0, 1, 1], "start": 0}]}, "end"),
+    ("video-events", {"kind": 3}, "kind"),
+    ("videos", {"options": "x"}, "options"),
+    ("videos", {"uri": None}, "uri"),
+]
+
+
+@pytest.mark.parametrize("topic,change,field", MALFORMED, ids=[f"{t}-{f}" for t, _, f in MALFORMED])
+def test_a_malformed_record_is_rejected_at_decode_with_one_line(topic, change, field):
+    data = orjson.loads(schemas.dumps(SAMPLES[topic]))
+    data.update(change)
+    with pytest.raises(ValueError) as err:
+        schemas.loads(schemas.RECORDS_BY_TOPIC[topic], orjson.dumps(data))
+    message = str(err.value)
+    assert "\n" not in message and field in message, message
+
+
+def test_int_given_for_a_float_is_accepted():
+    data = orjson.loads(schemas.dumps(SAMPLES["audio"]))
+    data["start"], data["end"] = 0, 10
+    assert schemas.loads(AudioChunk, orjson.dumps(data)).end == 10.0
