@@ -14,3 +14,9 @@ class InputError(Exception):
 
 class ConfigError(Exception):
     """A setting asks for something this machine or install cannot do; raised at start-up."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line for a record or a log: its type and message, whitespace folded, bounded."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]

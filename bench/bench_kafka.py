@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 
 from bench.machine import record  # noqa: E402
-from streams import registry  # noqa: E402
+from streams import table  # noqa: E402
 from tests import media  # noqa: E402
 from tests.kafka.kafkatools import OFFLINE, WorkerProcess, scenestream  # noqa: E402
 
@@ -70,7 +70,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=5)
     ap.add_argument("--runs", type=int, default=2)
-    ap.add_argument("--agents", default=",".join(registry.available()),
+    ap.add_argument("--agents", default=",".join(table.available()),
                     help="model agents for both runtimes (default: all installed)")
     args = ap.parse_args()
     video = media.long_video(args.minutes)

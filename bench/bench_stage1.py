@@ -19,7 +19,7 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 from agents.ingest import IngestAgent  # noqa: E402
 from bench.machine import record  # noqa: E402
 from schemas import VideoRequest  # noqa: E402
-from streams import registry  # noqa: E402
+from streams import table  # noqa: E402
 from streams.embedded import EmbeddedPipeline  # noqa: E402
 from tests import media  # noqa: E402
 
@@ -27,7 +27,7 @@ RUNS = [["asr"], ["tagger"], ["detector"], ["asr", "tagger", "detector"]]
 
 
 def run(video: Path, agents: list[str], options: dict[str, dict]) -> dict:
-    procs = {n: registry.build(n, options.get(n, {})) for n in agents}
+    procs = {n: table.build(n, options.get(n, {})) for n in agents}
     pipe = EmbeddedPipeline(IngestAgent(), procs)
     pipe.setup()  # model loading, not timed
     try:

@@ -15,6 +15,7 @@ scenestream: a video in, a stream of per-scene records out (bounds, caption, spe
 
   scenestream run VIDEO --out DIR     run everything in this process (embedded runtime)
   scenestream models list             the models installed and where they came from
+  scenestream agents                  the agents, what each reads, writes and fills
 """
 
 
@@ -24,13 +25,10 @@ def _video_id(source: str) -> str:
 
 
 def _options(pairs: list[str]) -> dict:
-    out = {}
-    for pair in pairs or []:
-        if "=" not in pair:
-            raise ConfigError(f"--option takes KEY=VALUE, got {pair!r}")
-        key, value = pair.split("=", 1)
-        out[key.strip()] = value
-    return out
+    """A request's `-o KEY=VALUE` options (ingest's), in the one grammar of agents/options.py."""
+    from agents.options import parse_pairs
+
+    return parse_pairs(pairs, ["ingest"], default_agent="ingest").get("ingest", {})
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -39,24 +37,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from agents.ingest import IngestAgent, IngestSettings
+    from agents.options import parse_pairs
     from schemas import VideoRequest, dumps
-    from streams import registry
+    from streams import table
     from streams.embedded import EmbeddedPipeline
     from streams.report import ProgressView, summary_table
 
     out = Path(args.out)
+    names = table.parse_agents(args.agents)
+    # `agent.key=value` configures that agent; a plain `key=value` goes to ingest. Every option is checked here,
+    # before anything loads: an unknown key or a bad value is one line naming it.
+    per_agent = parse_pairs(args.option, ["ingest", *table.names()], default_agent="ingest")
+    IngestSettings().with_options(per_agent.get("ingest", {}))
+    processors = {n: table.build(n, per_agent.get(n, {})) for n in names}
+    for name in set(per_agent) - {"ingest", *names}:
+        table.build(name, per_agent[name])  # options of an agent not run are still checked
     out.mkdir(parents=True, exist_ok=True)
-    names = registry.parse_agents(args.agents, registry.available())
-    options = _options(args.option)
-    # `agent.key=value` configures that agent; a plain `key=value` (or `ingest.key=value`) goes to ingest.
-    per_agent: dict[str, dict] = {}
-    for key, value in options.items():
-        agent, _, name = key.rpartition(".")
-        per_agent.setdefault(agent or "ingest", {})[name] = value
-    unknown = set(per_agent) - {"ingest", *registry.AGENTS}
-    if unknown:
-        raise ConfigError(f"option for unknown agent {sorted(unknown)[0]!r}")
-    processors = {n: registry.build(n, per_agent.get(n, {})) for n in names}
     request = VideoRequest(args.video_id or _video_id(args.source), args.source, per_agent.get("ingest", {}), time.time())
     pipeline = EmbeddedPipeline(IngestAgent(IngestSettings()), processors, queue_size=args.queue_size)
     view = ProgressView(Path(args.source).name or args.source, enabled=None if not args.quiet else False)
@@ -109,6 +105,24 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_agents(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from streams import table
+
+    available = set(table.available())
+    view = Table(title="agents (streams/table.py): ingest -> these -> joiner")
+    for col in ("agent", "reads", "writes", "fills", "default", "installed", "what"):
+        view.add_column(col)
+    for name in table.names():
+        s = table.TABLE[name]
+        view.add_row(name, s.input_topic, s.output_topic, ", ".join(s.fields), "on" if s.default else "off",
+                     "yes" if name in available else "[red]no[/red]", s.help)
+    Console(width=200 if not sys.stdout.isatty() else None).print(view)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scenestream", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -122,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("source", metavar="SOURCE", help="a path, file://, http(s)://, rtsp:// or rtmp:// URI")
     run.add_argument("--out", default="out", metavar="DIR", help="output directory (default: ./out)")
     run.add_argument("--agents", metavar="LIST",
-                     help="comma-separated model agents to run (asr,tagger,detector,captioner); default: all installed")
+                     help="comma-separated model agents to run (see `scenestream agents`); default: every installed agent "
+                          "that is on by default")
     run.add_argument("--video-id", help="id for the records (default: file name + hash of the URI)")
     run.add_argument("--option", "-o", action="append", metavar="KEY=VALUE",
                      help="an option: ingest's as KEY=VALUE (-o detector=adaptive -o keyframes=3 -o frame_rate=1), "
@@ -138,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     lst = mdl_sub.add_parser("list", help="the offline model pack: what is installed and where it came from")
     lst.set_defaults(func=cmd_models)
     mdl.set_defaults(func=cmd_models)
+    ags = sub.add_parser("agents", help="the agents of the pipeline: what each reads, writes and fills",
+                         description="The agent table: every model agent with its topics and SceneCaption fields.")
+    ags.set_defaults(func=cmd_agents)
     from streams.cli_kafka import add_commands; add_commands(sub)  # noqa: E702 - Kafka mode: worker, submit, tail, status
     return parser
 
@@ -152,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (ConfigError, InputError) as exc:
         print(f"scenestream: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ConfigError) else 1
+        return 1
     except KeyboardInterrupt:
         print("scenestream: interrupted", file=sys.stderr)
         return 130

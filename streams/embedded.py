@@ -14,14 +14,21 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from agents.base import Processor
-from schemas import AudioChunk, FrameBatch, Scene, SceneCaption, VideoEvent, VideoRequest, VlmCaption
-from streams.failures import error_record
+from schemas import Scene, SceneCaption, VideoEvent, VideoRequest, VlmCaption
+from streams import table
+from streams.batch import batches, internal_error, run_batch, strip_jpegs
 from streams.joiner import Joiner
 from streams.threads import run_from_thread
 
-# Which agents consume which ingest output.
-CONSUMERS = {Scene: ("captioner",), AudioChunk: ("asr", "tagger"), FrameBatch: ("detector",)}
 _END = object()
+_TOPIC_OF = {cls: topic for topic, cls in table.INGEST_TOPICS.items()}
+
+
+class _NoMetrics:
+    """Stands in when no metrics are wanted (streams/metrics.py has the real ones)."""
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        return lambda *args, **kwargs: None
 
 
 @dataclass
@@ -60,12 +67,15 @@ class RunResult:
 
 
 class EmbeddedPipeline:
-    """Runs one video at a time through `ingest` and the model agents in `processors` (name -> Processor)."""
+    """Runs one video at a time through `ingest` and the model agents in `processors` (name -> Processor, names
+    from the agent table)."""
 
-    def __init__(self, ingest: Processor, processors: dict[str, Processor], queue_size: int = 8):
+    def __init__(self, ingest: Processor, processors: dict[str, Processor], queue_size: int = 8, metrics: Any = None):
         self.ingest = ingest
         self.processors = processors
+        self.specs = {name: table.spec(name) for name in processors}
         self.queue_size = queue_size
+        self.metrics = metrics or _NoMetrics()
         self._executors = {name: concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=name) for name in processors}
 
     def setup(self) -> None:
@@ -84,124 +94,143 @@ class EmbeddedPipeline:
 
     async def run_async(self, request: VideoRequest, on_caption: Callable[[SceneCaption], None],
                         on_event: Callable[[VideoEvent], None] | None = None) -> RunResult:
-        loop = asyncio.get_running_loop()
-        result = RunResult(request.video_id, request.uri, agents=["ingest", *self.processors])
-        result.models = {n: getattr(p, "model_id", "") for n, p in self.processors.items()}
-        joiner = Joiner(list(self.processors))
-        inbox: dict[str, asyncio.Queue] = {n: asyncio.Queue(self.queue_size) for n in self.processors}
-        to_joiner: asyncio.Queue = asyncio.Queue(self.queue_size * 4)
-        stop = threading.Event()
+        run = _Run(self, request, on_caption, on_event or (lambda event: None))
+        return await run.execute()
+
+
+class _Run:
+    """One video through the pipeline: an ingest thread, a task per model agent, the joiner task, joined by
+    bounded queues."""
+
+    def __init__(self, pipeline: EmbeddedPipeline, request: VideoRequest, on_caption: Callable, on_event: Callable):
+        self.p = pipeline
+        self.request = request
+        self.on_caption = on_caption
+        self.on_event = on_event
+        self.loop = asyncio.get_running_loop()
+        self.result = RunResult(request.video_id, request.uri, agents=["ingest", *pipeline.processors])
+        self.result.models = {n: getattr(p, "model_id", "") for n, p in pipeline.processors.items()}
+        self.joiner = Joiner(list(pipeline.processors))
+        self.inbox = {n: asyncio.Queue(pipeline.queue_size) for n in pipeline.processors}
+        self.consumers = {topic: [n for n, s in pipeline.specs.items() if s.input_topic == topic]
+                          for topic in table.INGEST_TOPICS}
+        self.to_joiner: asyncio.Queue = asyncio.Queue(pipeline.queue_size * 4)
+        self.stop = threading.Event()
+
+    async def execute(self) -> RunResult:
         started = time.perf_counter()
-
-        def put(queue: asyncio.Queue, item: Any) -> None:
-            # Blocking put from the ingest thread: this is the back-pressure that bounds memory.
-            run_from_thread(queue.put(item), loop, stop)
-
-        def ingest_thread() -> None:
-            busy = 0.0
-            gen = iter(self.ingest.process(request))
-            try:
-                while True:
-                    t0 = time.perf_counter()
-                    try:
-                        record = next(gen)
-                    except StopIteration:
-                        break
-                    finally:
-                        busy += time.perf_counter() - t0
-                    for name in CONSUMERS.get(type(record), ()):
-                        if name in inbox:
-                            put(inbox[name], record)
-                    if isinstance(record, Scene):
-                        # The joiner needs bounds and keyframe times only, not the JPEGs.
-                        record = Scene(record.video_id, record.index, record.start, record.end,
-                                       [type(k)(k.time, b"") for k in record.keyframes], record.last)
-                    put(to_joiner, record)
-            except Exception as exc:  # a bug, not bad input (ingest turns that into events): still fail cleanly
-                put(to_joiner, VideoEvent(request.video_id, "failed", time=time.time(), uri=request.uri,
-                                          code="internal_error", message=f"{type(exc).__name__}: {exc}"))
-            finally:
-                result.busy_seconds["ingest"] = busy
-                for q in inbox.values():
-                    put(q, _END)
-                put(to_joiner, _END)
-
-        async def agent_worker(name: str) -> None:
-            proc, q = self.processors[name], inbox[name]
-            busy, calls = 0.0, 0
-            # Agents that gain from batching (the captioner) expose process_batch and say how much to gather:
-            # up to `max_batch` records, waiting at most `batch_wait` seconds after the first.
-            batched = hasattr(proc, "process_batch") and getattr(proc, "max_batch", 1) > 1
-
-            def call(records: list) -> list:
-                if batched:
-                    return list(proc.process_batch(records))
-                return list(proc.process(records[0]))
-
-            finished = False
-            while not finished:
-                record = await q.get()
-                if record is _END:
-                    break
-                records = [record]
-                if batched:
-                    deadline = loop.time() + getattr(proc, "batch_wait", 0.05)
-                    while len(records) < proc.max_batch:
-                        try:
-                            nxt = await asyncio.wait_for(q.get(), max(0.0, deadline - loop.time()))
-                        except asyncio.TimeoutError:
-                            break
-                        if nxt is _END:
-                            finished = True
-                            break
-                        records.append(nxt)
-                t0 = time.perf_counter()
-                try:
-                    outputs = await loop.run_in_executor(self._executors[name], call, records)
-                except Exception as exc:  # one bad window must not stop the video: report it on the record
-                    outputs = [error_record(name, r, exc, getattr(proc, "model_id", "")) for r in records]
-                busy += time.perf_counter() - t0
-                calls += len(records)
-                for out in outputs:
-                    await to_joiner.put(out)
-            result.busy_seconds[name] = busy
-            result.calls[name] = calls
-            await to_joiner.put(_END)
-
-        async def joiner_worker() -> None:
-            ends, busy = 0, 0.0
-            while ends < len(self.processors) + 1:
-                record = await to_joiner.get()
-                if record is _END:
-                    ends += 1
-                    continue
-                if isinstance(record, VideoEvent):
-                    if record.kind == "ingested":
-                        result.ingested = record
-                        result.duration = record.duration or 0.0
-                    elif record.kind == "failed" and result.failed is None:
-                        result.failed = record
-                    if on_event:
-                        on_event(record)
-                if isinstance(record, VlmCaption) and not record.error:
-                    result.caption_seconds += record.latency
-                t0 = time.perf_counter()
-                released = joiner.add(record)
-                busy += time.perf_counter() - t0
-                for out in released:
-                    if isinstance(out, SceneCaption):
-                        result.scenes += 1
-                        on_caption(out)
-                    elif on_event:
-                        on_event(out)
-            result.busy_seconds["joiner"] = busy
-
-        thread = threading.Thread(target=ingest_thread, name="ingest", daemon=True)
+        self.p.metrics.video_status("running")
+        thread = threading.Thread(target=self._ingest, name="ingest", daemon=True)
         thread.start()
         try:
-            await asyncio.gather(joiner_worker(), *(agent_worker(n) for n in self.processors))
+            await asyncio.gather(self._joiner(), *(self._agent(n) for n in self.p.processors))
         finally:
-            stop.set()
-            await loop.run_in_executor(None, thread.join)
-            result.wall_seconds = time.perf_counter() - started
-        return result
+            self.stop.set()
+            await self.loop.run_in_executor(None, thread.join)
+            self.result.wall_seconds = time.perf_counter() - started
+        self.p.metrics.video_status("failed" if self.result.failed else "done")
+        return self.result
+
+    def _put(self, queue: asyncio.Queue, item: Any) -> None:
+        # Blocking put from the ingest thread: this is the back-pressure that bounds memory.
+        run_from_thread(queue.put(item), self.loop, self.stop)
+
+    def _route(self, record: Any) -> None:
+        """An ingest output to the agents that read its topic, and (without JPEGs) to the joiner."""
+        for name in self.consumers.get(_TOPIC_OF.get(type(record), ""), ()):
+            self._put(self.inbox[name], record)
+            self.p.metrics.queue_depth(name, self.inbox[name].qsize())
+        if isinstance(record, (Scene, VideoEvent)):  # audio and frames are the agents' alone
+            self._put(self.to_joiner, strip_jpegs(record))
+
+    def _ingest(self) -> None:
+        busy = 0.0
+        gen = iter(self.p.ingest.process(self.request))
+        try:
+            while True:
+                t0 = time.perf_counter()
+                try:
+                    record = next(gen)
+                except StopIteration:
+                    break
+                finally:
+                    busy += time.perf_counter() - t0
+                self._route(record)
+        except Exception as exc:  # a bug, not bad input (ingest turns that into events): still fail cleanly
+            self._put(self.to_joiner, internal_error(self.request.video_id, self.request.uri, exc))
+        finally:
+            self.result.busy_seconds["ingest"] = busy
+            self.p.metrics.agent_busy("ingest", busy)
+            for q in self.inbox.values():
+                self._put(q, _END)
+            self._put(self.to_joiner, _END)
+
+    async def _gather(self, name: str, first: Any, limit: int) -> tuple[list, bool]:
+        """`first` and up to `limit` - 1 more inputs, waiting at most the processor's `batch_wait` for them;
+        and whether the end of the stream was met."""
+        records, q = [first], self.inbox[name]
+        deadline = self.loop.time() + getattr(self.p.processors[name], "batch_wait", 0.05)
+        while len(records) < limit:
+            try:
+                nxt = await asyncio.wait_for(q.get(), max(0.0, deadline - self.loop.time()))
+            except asyncio.TimeoutError:
+                break
+            if nxt is _END:
+                return records, True
+            records.append(nxt)
+        return records, False
+
+    async def _agent(self, name: str) -> None:
+        spec, proc, q = self.p.specs[name], self.p.processors[name], self.inbox[name]
+        limit = batches(spec, proc)
+        busy, calls, finished = 0.0, 0, False
+        while not finished:
+            record = await q.get()
+            if record is _END:
+                break
+            records, finished = await self._gather(name, record, limit) if limit > 1 else ([record], False)
+            self.p.metrics.queue_depth(name, q.qsize())
+            t0 = time.perf_counter()
+            outputs = await self.loop.run_in_executor(self.p._executors[name], run_batch, spec, proc, records)
+            spent = time.perf_counter() - t0
+            busy += spent
+            calls += len(records)
+            self.p.metrics.agent_busy(name, spent)
+            for out in outputs:
+                await self.to_joiner.put(out)
+        self.result.busy_seconds[name] = busy
+        self.result.calls[name] = calls
+        await self.to_joiner.put(_END)
+
+    def _note(self, record: Any) -> None:
+        """What the run's summary keeps of a record on its way to the joiner."""
+        if isinstance(record, VideoEvent):
+            if record.kind == "ingested":
+                self.result.ingested = record
+                self.result.duration = record.duration or 0.0
+            elif record.kind == "failed" and self.result.failed is None:
+                self.result.failed = record
+            self.on_event(record)
+        elif isinstance(record, VlmCaption) and not record.error:
+            self.result.caption_seconds += record.latency
+
+    async def _joiner(self) -> None:
+        ends, busy = 0, 0.0
+        while ends < len(self.p.processors) + 1:
+            record = await self.to_joiner.get()
+            if record is _END:
+                ends += 1
+                continue
+            self._note(record)
+            t0 = time.perf_counter()
+            released = self.joiner.add(record)
+            busy += time.perf_counter() - t0
+            for out in released:
+                if isinstance(out, SceneCaption):
+                    out.emitted_at = time.time()
+                    self.result.scenes += 1
+                    self.p.metrics.scene_emitted()
+                    self.on_caption(out)
+                else:
+                    self.on_event(out)
+        self.result.busy_seconds["joiner"] = busy

@@ -12,27 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas import (
-    AudioEvent,
-    AudioTags,
-    Detections,
-    Scene,
-    SceneCaption,
-    TrackSummary,
-    Transcript,
-    TranscriptPart,
-    VideoEvent,
-    VlmCaption,
-    Word,
-    from_dict,
-    to_dict,
-)
+import msgspec
 
-WINDOW_SOURCES = {"asr": Transcript, "tagger": AudioTags, "detector": Detections}
-AUDIO_SOURCES = ("asr", "tagger")
-ALL_SOURCES = ("captioner", "asr", "tagger", "detector")
-SOURCE_OF = {Transcript: "asr", AudioTags: "tagger", Detections: "detector", VlmCaption: "captioner"}
-
+from schemas import Scene, SceneCaption, VideoEvent, dumps, to_dict
+from streams import table
 
 @dataclass
 class SceneInfo:
@@ -79,25 +62,32 @@ class VideoJoin:
     failed: str | None = None
     done: bool = False
     scenes: dict[int, SceneInfo] = field(default_factory=dict)
-    captions: dict[int, dict] = field(default_factory=dict)
-    state: dict[str, SourceState] = field(default_factory=dict)
+    per_scene: dict[str, dict[int, dict]] = field(default_factory=dict)  # scene agents: name -> index -> output
+    state: dict[str, SourceState] = field(default_factory=dict)  # window agents
 
-    def to_dict(self) -> dict:
-        return to_dict(self)
+    def encode(self) -> bytes:
+        return dumps(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "VideoJoin":
-        return from_dict(cls, data)
+    def decode(cls, raw: bytes) -> "VideoJoin":
+        # Our own state, written by `encode`: msgspec reads JSON's string keys back as the ints they were.
+        return msgspec.json.decode(raw, type=cls)
 
 
 class Joiner:
-    """`add(record)` takes any input record and returns the SceneCaptions (and `done` events) it releases."""
+    """`add(record)` takes any input record and returns the SceneCaptions (and `done` events) it releases.
 
-    def __init__(self, sources: list[str] | tuple[str, ...] = ALL_SOURCES):
-        unknown = set(sources) - set(ALL_SOURCES)
+    `sources`: the agents (names in streams/table.py) whose outputs a scene waits for; every other agent of the
+    table is reported in `missing` as "not enabled"."""
+
+    def __init__(self, sources: list[str] | tuple[str, ...] | None = None):
+        known = table.names()
+        self.sources = list(known if sources is None else sources)
+        unknown = set(self.sources) - set(known)
         if unknown:
             raise ValueError(f"unknown joiner sources: {sorted(unknown)}")
-        self.sources = list(sources)
+        self.specs = [table.TABLE[n] for n in known]  # table order: fills run in it
+        self.source_of = {s.output_type: s for s in self.specs}
         self.videos: dict[str, VideoJoin] = {}
 
     # -- state access (the Kafka joiner swaps these for a table)
@@ -123,45 +113,48 @@ class Joiner:
     def apply(self, v: VideoJoin, record: Any) -> list[SceneCaption | VideoEvent]:
         if v.done:
             return []
+        spec = self.source_of.get(type(record))
         if isinstance(record, Scene):
             if record.index >= v.next_index:
                 v.scenes[record.index] = SceneInfo(record.index, record.start, record.end,
                                                    [k.time for k in record.keyframes], record.last)
-        elif isinstance(record, VlmCaption):
-            if record.index >= v.next_index:
-                d = to_dict(record)
-                v.captions[record.index] = d
-        elif type(record) in SOURCE_OF:
-            src = SOURCE_OF[type(record)]
-            if src in v.sources:
-                v.state.setdefault(src, SourceState()).add(record.index, _compact(record))
+        elif spec is not None and spec.name in v.sources:
+            if spec.covers == "scene":
+                if record.index >= v.next_index:
+                    v.per_scene.setdefault(spec.name, {})[record.index] = _compact(record)
+            else:
+                v.state.setdefault(spec.name, SourceState()).add(record.index, _compact(record))
         elif isinstance(record, VideoEvent):
-            if record.kind in ("accepted", "ingested"):
-                v.has_video = record.has_video if record.has_video is not None else v.has_video
-                v.has_audio = record.has_audio if record.has_audio is not None else v.has_audio
-                v.ingested = v.ingested or record.kind == "ingested"
-            elif record.kind == "failed":
-                v.failed = f"{record.code}: {record.message}" if record.code else record.message or "failed"
+            self._on_event(v, record)
         return self._release(v)
 
-    def _source_status(self, v: VideoJoin, src: str, scene: SceneInfo) -> tuple[bool, str | None]:
+    @staticmethod
+    def _on_event(v: VideoJoin, event: VideoEvent) -> None:
+        if event.kind in ("accepted", "ingested"):
+            v.has_video = event.has_video if event.has_video is not None else v.has_video
+            v.has_audio = event.has_audio if event.has_audio is not None else v.has_audio
+            v.ingested = v.ingested or event.kind == "ingested"
+        elif event.kind == "failed":
+            v.failed = f"{event.code}: {event.message}" if event.code else event.message or "failed"
+
+    def _source_status(self, v: VideoJoin, spec: table.AgentSpec, scene: SceneInfo) -> tuple[bool, str | None]:
         """(ready, missing reason) of one source for one scene."""
-        if src not in v.sources:
+        if spec.name not in v.sources:
             return True, "not enabled"
-        if src in AUDIO_SOURCES and v.has_audio is False:
+        if spec.needs == "audio" and v.has_audio is False:
             return True, "no audio track"
-        if src == "detector" and v.has_video is False:
+        if spec.needs == "video" and v.has_video is False:
             return True, "no video track"
-        if src == "captioner":
-            if scene.index in v.captions:
-                err = v.captions[scene.index].get("error")
-                return True, err
-            return (True, f"video failed ({v.failed})") if v.failed else (False, None)
-        st = v.state.get(src)
-        if st is not None and (st.complete or st.covered >= scene.end):
-            errors = [w["error"] for w in st.windows.values()
-                      if w.get("error") and w["start"] < scene.end and w["end"] > scene.start]
-            return True, errors[0] if errors else None
+        if spec.covers == "scene":
+            out = v.per_scene.get(spec.name, {}).get(scene.index)
+            if out is not None:
+                return True, out.get("error")
+        else:
+            st = v.state.get(spec.name)
+            if st is not None and (st.complete or st.covered >= scene.end):
+                errors = [w["error"] for w in st.windows.values()
+                          if w.get("error") and w["start"] < scene.end and w["end"] > scene.start]
+                return True, errors[0] if errors else None
         if v.failed:
             return True, f"video failed ({v.failed})"
         return False, None
@@ -170,16 +163,12 @@ class Joiner:
         out: list[SceneCaption | VideoEvent] = []
         while v.next_index in v.scenes:
             scene = v.scenes[v.next_index]
-            statuses = {src: self._source_status(v, src, scene) for src in ALL_SOURCES}
+            statuses = {s.name: self._source_status(v, s, scene) for s in self.specs}
             if not all(ready for ready, _ in statuses.values()):
                 break
-            missing = {src: reason for src, (_, reason) in statuses.items() if reason}
+            missing = {name: reason for name, (_, reason) in statuses.items() if reason}
             out.append(self._build(v, scene, missing))
-            del v.scenes[scene.index]
-            v.captions.pop(scene.index, None)
-            for st in v.state.values():
-                st.prune(scene.end)
-            v.next_index += 1
+            self._forget(v, scene)
             if scene.last:
                 v.done = True
                 out.append(VideoEvent(v.video_id, "done", counts={"scenes": scene.index + 1}))
@@ -189,66 +178,34 @@ class Joiner:
             v.done = True
         return out
 
+    @staticmethod
+    def _forget(v: VideoJoin, scene: SceneInfo) -> None:
+        """An emitted scene leaves the state, with the windows no later scene needs."""
+        del v.scenes[scene.index]
+        for outputs in v.per_scene.values():
+            outputs.pop(scene.index, None)
+        for st in v.state.values():
+            st.prune(scene.end)
+        v.next_index += 1
+
+    def _outputs(self, v: VideoJoin, spec: table.AgentSpec, scene: SceneInfo) -> list[dict]:
+        if spec.name not in v.sources:
+            return []
+        if spec.covers == "scene":
+            out = v.per_scene.get(spec.name, {}).get(scene.index)
+            return [out] if out is not None else []
+        st = v.state.get(spec.name)
+        return [w for _, w in sorted(st.windows.items())] if st else []
+
     def _build(self, v: VideoJoin, scene: SceneInfo, missing: dict[str, str]) -> SceneCaption:
-        lo, hi = scene.start, scene.end
-        cap = v.captions.get(scene.index) or {}
-        rec = SceneCaption(v.video_id, scene.index, lo, hi, caption=cap.get("caption", ""),
-                           captioner=cap.get("model", ""), keyframe_times=scene.keyframe_times,
+        rec = SceneCaption(v.video_id, scene.index, scene.start, scene.end, keyframe_times=scene.keyframe_times,
                            missing=missing, last=scene.last)
-        if cap:
-            rec.timings["caption"] = cap.get("latency", 0.0)
-            rec.keyframe_times = cap.get("keyframe_times") or scene.keyframe_times
-        windows = lambda src: sorted(v.state[src].windows.items()) if src in v.state else []  # noqa: E731
-
-        words: list[Word] = []
-        langs: list[str] = []
-        for _, w in windows("asr"):
-            if w["end"] <= lo or w["start"] >= hi:
-                continue
-            for word in w.get("words", []):
-                if lo <= word["start"] < hi:
-                    words.append(Word(**word))
-            if w.get("language") and w.get("words"):
-                langs.append(w["language"])
-        rec.transcript = TranscriptPart(text="".join(w.word for w in words).strip(),
-                                        language=max(set(langs), key=langs.count) if langs else "", words=words)
-
-        spans: dict[str, AudioEvent] = {}  # label -> its latest span, to join spans split at chunk edges
-        for _, w in windows("tagger"):
-            for e in w.get("events", []):
-                if not (e["start"] < hi and e["end"] > lo):
-                    continue
-                start, end = max(e["start"], lo), min(e["end"], hi)
-                prev = spans.get(e["label"])
-                if prev is not None and start <= prev.end:
-                    prev.end, prev.score = max(prev.end, end), max(prev.score, e["score"])
-                    continue
-                spans[e["label"]] = AudioEvent(e["label"], e["score"], start, end)
-                rec.audio_events.append(spans[e["label"]])
-        rec.audio_events.sort(key=lambda e: (e.start, -e.score))
-
-        tracks: dict[int, TrackSummary] = {}
-        for _, w in windows("detector"):
-            for o in w.get("tracks", []):
-                if not lo <= o["time"] < hi:
-                    continue
-                t = tracks.get(o["track_id"])
-                if t is None:
-                    tracks[o["track_id"]] = TrackSummary(o["track_id"], o["label"], o["time"], o["time"], 1, o["confidence"])
-                else:
-                    t.first, t.last = min(t.first, o["time"]), max(t.last, o["time"])
-                    t.observations += 1
-                    t.max_confidence = max(t.max_confidence, o["confidence"])
-        rec.tracks = sorted(tracks.values(), key=lambda t: t.track_id)
-        for t in rec.tracks:
-            rec.objects[t.label] = rec.objects.get(t.label, 0) + 1
-        if rec.captioner.startswith("offline:") and not cap.get("error"):
-            # The offline captioner only knows image labels; the sentence is finished here, where the objects,
-            # sounds and speech of the scene are known.
-            from agents.captioner.offline import compose_offline_caption
-
-            rec.caption = compose_offline_caption(cap.get("labels", []), rec.objects,
-                                                  [e.label for e in rec.audio_events], rec.transcript.text, hi - lo)
+        outputs = {s.name: self._outputs(v, s, scene) for s in self.specs}
+        for s in self.specs:
+            s.fill(rec, outputs[s.name])
+        for s in self.specs:
+            if s.finish is not None:
+                s.finish(rec, outputs[s.name])
         return rec
 
 

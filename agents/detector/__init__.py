@@ -13,18 +13,21 @@ asset or analytics requests), unless the environment already says otherwise."""
 from __future__ import annotations
 
 import io
+import logging
 import os
 from collections import OrderedDict
 
 import numpy as np
 
+from agents.detector.backends import hold_threads, openvino_export, quiet_ultralytics
 from agents.detector.settings import TRACKERS, DetectorSettings
 from agents.errors import ConfigError
 from agents.models import offline, pick_device, resolve_model
 from schemas import Detections, FrameBatch, TrackObservation
-from streams.failures import one_line
+from agents.errors import one_line
 
 __all__ = ["DetectorAgent", "DetectorSettings"]
+log = logging.getLogger("scenestream.detector")
 
 
 def _quiet_offline_ultralytics() -> None:
@@ -48,7 +51,6 @@ class DetectorAgent:
 
     def setup(self) -> None:
         _quiet_offline_ultralytics()
-        import torch
         from ultralytics import YOLO
         from ultralytics.trackers.track import TRACKER_MAP
         from ultralytics.utils import YAML, IterableSimpleNamespace
@@ -73,12 +75,37 @@ class DetectorAgent:
             raise ConfigError(f"detector tracker must be bytetrack or botsort without ReID (ReID needs ultralytics' "
                               f"predictor hooks), not {cfg.tracker_type!r}")
         self.tracker_class, self.tracker_cfg = TRACKER_MAP[cfg.tracker_type], cfg
-        # The first predict lets ultralytics pick its device, and on a CPU that resets torch to cores - 1 threads
-        # (one thread on these 2-core machines: about 1.6x slower). So predict once now, then set ours.
-        self._predict([np.zeros((64, 64, 3), np.uint8)])
-        torch.set_num_threads(s.threads)
-        self.torch = torch
+        self.backend, self.openvino_dir = "torch", None
+        if s.backend == "openvino" or (s.backend == "auto" and not self.device.startswith("cuda")):
+            self._use_openvino(YOLO)
+        if self.backend == "torch":
+            hold_threads(self.model, s.threads)
+            self._predict([np.zeros((64, 64, 3), np.uint8)])  # set up ultralytics' predictor now, not on a video
         self.model_id = s.model
+
+    def _use_openvino(self, YOLO) -> None:
+        """Swap the torch model for the cached OpenVINO export of its checkpoint; on any failure keep torch and
+        say so in one line (a worker must still start)."""
+        s = self.settings
+        checkpoint = getattr(self.model, "ckpt_path", None)
+        if not checkpoint or not str(checkpoint).endswith(".pt"):
+            if s.backend == "openvino":
+                log.warning("detector: model %s is not a .pt checkpoint, nothing to export to OpenVINO; using torch",
+                            s.model)
+            return
+        torch_model, torch_device = self.model, self.device
+        try:
+            folder = openvino_export(checkpoint, s.imgsz)
+            with quiet_ultralytics():
+                self.model = YOLO(str(folder), task=torch_model.task)
+            self.device = "cpu"
+            hold_threads(self.model, s.threads, folder)
+            self._predict([np.zeros((64, 64, 3), np.uint8)])  # loads and compiles the OpenVINO model
+        except Exception as exc:
+            self.model, self.device = torch_model, torch_device
+            log.warning("detector: OpenVINO export or load of %s failed (%s); using torch", s.model, one_line(exc))
+            return
+        self.backend, self.openvino_dir = "openvino", folder
 
     def close(self) -> None:
         self.model = None
@@ -87,8 +114,9 @@ class DetectorAgent:
     def _predict(self, images: list[np.ndarray]):
         s = self.settings
         half = {"quantize": "fp16"} if s.half and self.device.startswith("cuda") else {}
-        return self.model.predict(images, imgsz=s.imgsz, conf=s.conf, iou=s.iou, classes=s.classes,
-                                  agnostic_nms=s.agnostic_nms, device=self.device, verbose=False, **half)
+        with quiet_ultralytics():  # a predictor's set-up logs the OpenVINO model's load and compile at INFO
+            return self.model.predict(images, imgsz=s.imgsz, conf=s.conf, iou=s.iou, classes=s.classes,
+                                      agnostic_nms=s.agnostic_nms, device=self.device, verbose=False, **half)
 
     def _tracker(self, video_id: str):
         tracker = self.trackers.get(video_id)
@@ -115,8 +143,6 @@ class DetectorAgent:
             return []
         images = [_decode(f.jpeg, f.time) for f in batch.frames]  # all of them first: a bad one fails the batch
         results = self._predict(images)  # one batched forward pass for the batch's frames
-        if self.torch.get_num_threads() != self.settings.threads:  # in case ultralytics set up its predictor anew
-            self.torch.set_num_threads(self.settings.threads)
         tracker, label_map = self._tracker(batch.video_id), self.settings.label_map
         observations = []
         for frame, result in zip(batch.frames, results):  # in time order: the tracker's state moves frame by frame

@@ -14,7 +14,7 @@ from agents.models import pick_device, resolve_model
 from agents.tagger.settings import TaggerSettings
 from agents.tagger.spans import merge_windows
 from schemas import AudioChunk, AudioEvent, AudioTags
-from streams.failures import one_line
+from agents.errors import one_line
 
 __all__ = ["TaggerAgent", "TaggerSettings"]
 

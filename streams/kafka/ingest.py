@@ -21,7 +21,7 @@ import orjson
 from agents.errors import InputError
 from agents.ingest import IngestAgent, resolve
 from schemas import AudioChunk, FrameBatch, Keyframe, Scene, VideoEvent, VideoRequest, from_dict
-from streams.failures import one_line
+from agents.errors import one_line
 from streams.kafka.app import Wiring
 from streams.threads import run_from_thread
 

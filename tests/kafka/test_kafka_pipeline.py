@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from schemas import SceneCaption
-from streams import registry
+from streams import table
 from tests import media
 from tests.kafka.kafkatools import WorkerProcess, produce, read_topic, scenestream
 
@@ -21,7 +21,7 @@ CAPTION_FIELDS = {f.name for f in dataclasses.fields(SceneCaption)}
 
 
 def all_agents() -> str:
-    return ",".join(["ingest", *registry.available(), "joiner"])
+    return ",".join(["ingest", *table.available(), "joiner"])
 
 
 def tail_lines(broker, prefix, video_id, timeout=300):
@@ -36,7 +36,7 @@ def events_of(broker, prefix, video_id):
 
 @pytest.mark.slow
 def test_bikes_gives_its_six_scenes_in_order_with_every_field(broker, prefix, tmp_path):
-    available = registry.available()
+    available = table.available()
     with WorkerProcess(broker, prefix, all_agents(), tmp_path, store="rocksdb://") as worker:
         sub = scenestream(broker, prefix, "submit", str(media.bikes()), "--video-id", "bikes-1")
         assert sub.returncode == 0, sub.stderr
@@ -53,7 +53,7 @@ def test_bikes_gives_its_six_scenes_in_order_with_every_field(broker, prefix, tm
     for c in caps:
         assert c["video_id"] == "bikes-1" and len(c["keyframe_times"]) == 2
         assert c["start"] <= c["keyframe_times"][0] < c["end"]
-        for src in registry.MODEL_AGENTS:
+        for src in table.names():
             if src not in available:
                 assert c["missing"][src] == "not enabled"
             elif src in ("asr", "tagger"):
@@ -70,7 +70,7 @@ def test_a_worker_killed_mid_video_loses_no_scene_and_doubles_none(broker, prefi
     """SIGKILL in the middle of a 3-minute video, after the first captions are out; a new worker takes over.
     `captions` must then hold exactly one committed record per scene key, for every scene of the video."""
     video = media.long_video(3)
-    asr = "asr" in registry.available()
+    asr = "asr" in table.available()
     agents = "ingest,asr,joiner" if asr else "ingest,joiner"
     # ASR answers every 20 s of audio instead of 120 s, so captions flow while ingest is still decoding.
     extra = ("-o", "asr.window=20", "-o", f"joiner.sources={'asr' if asr else 'none'}")
@@ -180,7 +180,7 @@ def test_bad_requests_fail_with_one_line_and_the_worker_serves_the_next(broker, 
 def test_a_worker_joining_mid_video_takes_partitions_without_loss_or_doubles(broker, prefix, tmp_path):
     """Scaling out: a second worker joins while videos are in work; partitions (and the joiner's state and
     transactions) move in a rebalance, ingest on a partition that moves is left to its new owner."""
-    asr = "asr" in registry.available()
+    asr = "asr" in table.available()
     agents = "ingest,asr,joiner" if asr else "ingest,joiner"
     extra = ("-o", "asr.window=20", "-o", f"joiner.sources={'asr' if asr else 'none'}")
     videos = {"s1": media.long_video(2), "s2": media.synth_clip(), "s3": media.long_video(1), "s4": media.bikes()}

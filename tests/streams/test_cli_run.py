@@ -51,9 +51,9 @@ def test_bad_inputs_exit_1_with_one_line(tmp_path):
         assert "Traceback" not in proc.stderr
 
 
-def test_unknown_agent_is_a_usage_error(tmp_path):
+def test_unknown_agent_is_a_one_line_error(tmp_path):
     proc = scenestream("run", str(media.bikes()), "--out", str(tmp_path), "--agents", "telepathy")
-    assert proc.returncode == 2 and "unknown agent 'telepathy'" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 1 and "unknown agent 'telepathy'" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_help_explains_run():
@@ -74,6 +74,18 @@ def test_run_synthetic_clip_with_the_stage1_agents_fills_every_field(tmp_path):
     assert all(c.transcript.text == "" for c in caps if c.index != 1)  # words land only in [15, 30)
     assert "Speech" in {e.label for e in speech.audio_events}
     for c in caps:
-        assert set(c.missing) == {"captioner"}  # every Stage-1 field was filled, none waited forever
+        # every Stage-1 field was filled, none waited forever; the agents not asked for say so
+        assert c.missing == {"captioner": "not enabled", "ocr": "not enabled"}
     summary = orjson.loads((tmp_path / "summary.json").read_bytes())
     assert set(summary["busy_seconds"]) >= {"ingest", "asr", "tagger", "detector", "joiner"}
+
+
+@pytest.mark.parametrize("option,named", [("asr.langauge=de", "asr.langauge"), ("ingest.keyframes=abc", "ingest.keyframes"),
+                                          ("keyframes=abc", "ingest.keyframes"), ("detector.half=maybe", "detector.half"),
+                                          ("telepathy.x=1", "telepathy")])
+def test_a_bad_option_is_one_line_naming_the_key_before_anything_runs(tmp_path, option, named):
+    proc = scenestream("run", str(media.bikes()), "--out", str(tmp_path / "o"), "-o", option)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0] and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "o").exists()  # refused at start-up, nothing written

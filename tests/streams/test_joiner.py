@@ -24,7 +24,7 @@ def test_without_agents_every_scene_is_emitted_in_order_with_missing_marked():
         out += j.add(s)
     caps = captions(out)
     assert [c.index for c in caps] == [0, 1, 2]
-    assert caps[0].missing == {s: "not enabled" for s in ("captioner", "asr", "tagger", "detector")}
+    assert caps[0].missing == {s: "not enabled" for s in ("captioner", "asr", "tagger", "detector", "ocr")}
     assert isinstance(out[-1], VideoEvent) and out[-1].kind == "done"
     assert j.videos == {}  # state released when the video is done
 
@@ -76,7 +76,8 @@ def test_no_audio_track_marks_audio_fields_missing_without_waiting():
                                                 TrackObservation(2, "person", 0.7, [0, 0, 1, 1], 2.0),
                                                 TrackObservation(5, "car", 0.6, [0, 0, 1, 1], 2.0)], last=True))
     [c] = captions(out)
-    assert c.missing == {"captioner": "not enabled", "asr": "no audio track", "tagger": "no audio track"}
+    assert c.missing == {"captioner": "not enabled", "asr": "no audio track", "tagger": "no audio track",
+                         "ocr": "not enabled"}
     assert c.objects == {"person": 2, "car": 1}
     assert [(t.track_id, t.observations) for t in c.tracks] == [(1, 2), (2, 1), (5, 1)]
 
@@ -138,17 +139,19 @@ def test_state_stays_bounded_on_a_long_stream():
         j.add(VlmCaption(V, i, i * 3.0, i * 3.0 + 3.0, "c", "m"))
         v = j.videos.get(V)
         if v is not None:
-            peak = max(peak, len(v.scenes) + len(v.captions) + sum(len(s.windows) for s in v.state.values()))
+            peak = max(peak, len(v.scenes) + sum(map(len, v.per_scene.values())) + sum(len(s.windows) for s in v.state.values()))
     assert peak <= 3
     assert j.videos == {}
 
 
-def test_state_round_trips_through_a_dict():
+def test_state_round_trips_through_its_encoding():
     j = Joiner(["captioner", "asr"])
     j.add(VideoEvent(V, "accepted", has_video=True, has_audio=False))
     j.add(Scene(V, 0, 0, 1))
     v = j.videos[V]
-    assert VideoJoin.from_dict(v.to_dict()) == v
+    j.add(VlmCaption(V, 0, 0, 1, "c", "m"))
+    assert v.per_scene  # a caption waiting for the transcript
+    assert VideoJoin.decode(v.encode()) == v
 
 
 def test_offline_caption_is_completed_with_what_the_other_agents_found():
@@ -164,4 +167,4 @@ def test_offline_caption_is_completed_with_what_the_other_agents_found():
                                     last=True)))
     assert c.caption == ('A 4.0-second scene whose frames look like minibus and streetcar. Tracked: 2 persons. '
                          'Sounds: speech. Speech: "hello"')
-    assert c.captioner == "offline:efficientnet-lite0" and c.missing == {}
+    assert c.captioner == "offline:efficientnet-lite0" and c.missing == {"ocr": "not enabled"}
