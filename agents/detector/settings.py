@@ -4,6 +4,7 @@ ConfigError at start-up."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Literal
 
 from agents.errors import ConfigError
 from agents.options import convert
@@ -41,7 +42,11 @@ class DetectorSettings:
     iou: float = 0.7  # NMS IoU, ultralytics' default
     agnostic_nms: bool = False  # NMS across classes; on for the pack's model, whose two classes are one person
     device: str = "auto"  # auto = CUDA when present, else CPU
-    threads: int = 2  # torch intra-op threads on CPU; ultralytics would set cores - 1 (one, on 2 cores)
+    threads: int = 2  # CPU threads for the network (torch intra-op, or OpenVINO's INFERENCE_NUM_THREADS), held
+    #   at every predict: ultralytics would reset torch to cores - 1 (one, on 2 cores) and OpenVINO takes every core
+    backend: Literal["auto", "torch", "openvino"] = "auto"  # auto = an OpenVINO export of the .pt checkpoint on a
+    #   CPU (cached; about 2-3x faster than torch here, bench/RESULTS.md), torch on CUDA; a failed export falls back
+    #   to torch with one warning. Models that are not a .pt checkpoint (.yaml, .onnx) run as ultralytics loads them
     half: bool = False  # fp16 inference on CUDA (ignored on CPU, where it would be slower)
     classes: list[int] | None = None  # keep only these class ids (None = all)
     label_map: dict[str, str] = field(default_factory=dict)  # model label -> reported label
