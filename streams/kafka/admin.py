@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from agents.errors import ConfigError
-from streams.kafka.settings import JOINER_INPUTS, TOPICS, KafkaSettings
+from streams.kafka.settings import KafkaSettings, all_topics, joiner_inputs
 
 TOPIC_ALREADY_EXISTS = 36
 
@@ -30,7 +30,8 @@ async def _start(client: AIOKafkaAdminClient, settings: KafkaSettings, timeout: 
                           f"({type(exc).__name__}: {exc}); start one with deploy/kafka/start") from None
 
 
-async def ensure_topics(settings: KafkaSettings, names: tuple[str, ...] = TOPICS, timeout: float = 30.0) -> None:
+async def ensure_topics(settings: KafkaSettings, names: tuple[str, ...] | None = None, timeout: float = 30.0) -> None:
+    names = all_topics() if names is None else names
     """Create the missing ones of `names` (without prefix); check that the joiner's inputs are co-partitioned."""
     client = admin_client(settings)
     await _start(client, settings, timeout)
@@ -52,7 +53,7 @@ async def ensure_topics(settings: KafkaSettings, names: tuple[str, ...] = TOPICS
 
 
 async def _check_copartitioned(client: AIOKafkaAdminClient, settings: KafkaSettings, names) -> None:
-    joined = [settings.topic(n) for n in JOINER_INPUTS if n in names]
+    joined = [settings.topic(n) for n in joiner_inputs() if n in names]
     if not joined:
         return
     counts = {}

@@ -13,7 +13,7 @@ import faust
 from faust.types import TP
 
 from schemas import DeadLetter, dumps
-from streams.kafka.settings import JOINER_INPUTS, TOPICS, KafkaSettings
+from streams.kafka.settings import KafkaSettings, all_topics, joiner_inputs
 from streams.kafka.transactions import JoinerTransactions, Transport
 
 PAYLOAD_LIMIT = 2000  # characters of an unreadable message kept in its dead letter
@@ -105,7 +105,7 @@ def build_app(settings: KafkaSettings, agents: list[str], processors: dict[str, 
     # transactions.py). Set before anything asks the app for its transport.
     app.transport = Transport(app.conf.broker_consumer, app)
     wiring = Wiring(app, settings)
-    for name in TOPICS:
+    for name in all_topics():
         wiring.topic(name)
 
     if "ingest" in agents:
@@ -121,6 +121,6 @@ def build_app(settings: KafkaSettings, agents: list[str], processors: dict[str, 
 
         register_joiner(wiring, joiner_sources or [])
         if eos:
-            JoinerTransactions.transactional_topics = frozenset(settings.topic(n) for n in JOINER_INPUTS)
+            JoinerTransactions.transactional_topics = frozenset(settings.topic(n) for n in joiner_inputs())
             JoinerTransactions.changelog_topics = frozenset({wiring.table.changelog_topic.get_topic_name()})
     return wiring

@@ -20,8 +20,8 @@ import orjson
 
 from agents.errors import InputError
 from agents.ingest import IngestAgent, resolve
-from schemas import AudioChunk, FrameBatch, Keyframe, Scene, VideoEvent, VideoRequest, from_dict
-from agents.errors import one_line
+from schemas import AudioChunk, FrameBatch, Scene, VideoEvent, VideoRequest, from_dict
+from streams.batch import internal_error, strip_jpegs
 from streams.kafka.app import Wiring
 from streams.threads import run_from_thread
 
@@ -62,17 +62,11 @@ def parse_request(raw: bytes | None, key: bytes | None) -> tuple[VideoRequest | 
     return request, video_id, "", False
 
 
-def bounds_of(scene: Scene) -> Scene:
-    """The scene without its JPEGs: all the joiner needs (bounds and keyframe times)."""
-    return Scene(scene.video_id, scene.index, scene.start, scene.end,
-                 [Keyframe(k.time, b"", k.width, k.height) for k in scene.keyframes], scene.last)
-
-
 def routes(record: Any) -> list[tuple[str, str, Any]]:
     """(topic, key, record) for each place an ingest output goes."""
     vid = record.video_id
     if isinstance(record, Scene):
-        return [("scenes", record.key, record), ("scene-bounds", vid, bounds_of(record))]
+        return [("scenes", record.key, record), ("scene-bounds", vid, strip_jpegs(record))]
     if isinstance(record, AudioChunk):
         return [("audio", vid, record)]
     if isinstance(record, FrameBatch):
@@ -113,9 +107,7 @@ class IngestRunner:
             raise
         except Exception as exc:  # a bug, not bad input (ingest turns that into events): fail the video cleanly
             log.exception("ingest failed on %s", request.uri)
-            put("video-events", request.video_id,
-                VideoEvent(request.video_id, "failed", time=time.time(), uri=request.uri, code="internal_error",
-                           message=one_line(exc)))
+            put("video-events", request.video_id, internal_error(request.video_id, request.uri, exc))
         finally:
             gen.close()
 

@@ -16,28 +16,30 @@ import logging
 import time
 import zlib
 
-import orjson
-
-from schemas import AudioTags, Detections, Scene, SceneCaption, Transcript, VideoEvent, VlmCaption, loads
+from schemas import Scene, SceneCaption, VideoEvent, loads
+from streams import table
 from streams.joiner import Joiner, VideoJoin
 from streams.kafka.app import Wiring
-from streams.kafka.settings import JOINER_INPUTS
+from streams.kafka.settings import joiner_inputs
 from streams.kafka.transactions import JoinerTransactions, joiner_partition
 
 log = logging.getLogger(__name__)
 
-RECORD_OF = {"transcripts": Transcript, "audio-tags": AudioTags, "detections": Detections,
-             "vlm-captions": VlmCaption, "video-events": VideoEvent, "scene-bounds": Scene}
+
+def records_of() -> dict[str, type]:
+    """The record type of each joiner input topic: every agent's output (from the table), events, scene bounds."""
+    return {**{s.output_topic: s.output_type for s in map(table.spec, table.names())},
+            "video-events": VideoEvent, "scene-bounds": Scene}
 
 
 def encode_state(v: VideoJoin) -> bytes:
     if v.done:  # a tombstone: enough to ignore any replay of this video
         v = VideoJoin(v.video_id, v.sources, next_index=v.next_index, failed=v.failed, done=True)
-    return zlib.compress(orjson.dumps(v.to_dict()), 1)
+    return zlib.compress(v.encode(), 1)
 
 
 def decode_state(raw: bytes) -> VideoJoin:
-    return VideoJoin.from_dict(orjson.loads(zlib.decompress(raw)))
+    return VideoJoin.decode(zlib.decompress(raw))
 
 
 class JoinRunner:
@@ -45,7 +47,8 @@ class JoinRunner:
         self.wiring = wiring
         self.joiner = Joiner(sources)
         s = wiring.settings
-        self.short = {s.topic(n): n for n in JOINER_INPUTS}
+        self.short = {s.topic(n): n for n in joiner_inputs()}
+        self.record_of = records_of()
         # Keys and values are raw bytes: the app's default serializers.
         self.table = wiring.app.Table("joiner", partitions=s.partitions, key_type=bytes, value_type=bytes,
                                       extra_topic_configs={"max.message.bytes": str(s.max_message_bytes)},
@@ -69,7 +72,7 @@ class JoinRunner:
             return False
         name = self.short.get(message.topic, "")
         try:
-            record = loads(RECORD_OF[name], event.value)
+            record = loads(self.record_of[name], event.value)
         except (KeyError, ValueError) as exc:
             with joiner_partition(message.partition):
                 await w.dead_letter(name or message.topic, event.key, event.value, str(exc))
@@ -84,6 +87,7 @@ class JoinRunner:
         with joiner_partition(message.partition):
             for out in released:
                 if isinstance(out, SceneCaption):
+                    out.emitted_at = time.time()
                     await w.send("captions", out.key, out)
                 else:
                     out.time = out.time or time.time()
@@ -95,7 +99,7 @@ def register_joiner(wiring: Wiring, sources: list[str]) -> JoinRunner:
     runner = JoinRunner(wiring, sources)
     wiring.table = runner.table
     s = wiring.settings
-    topic = wiring.app.topic(*[s.topic(n) for n in JOINER_INPUTS], key_serializer="raw", value_serializer="raw",
+    topic = wiring.app.topic(*[s.topic(n) for n in joiner_inputs()], key_serializer="raw", value_serializer="raw",
                              partitions=s.partitions)
 
     async def joiner(stream):

@@ -15,15 +15,13 @@ import logging
 from collections import defaultdict, deque
 from typing import Any
 
-from schemas import AudioChunk, FrameBatch, Scene, loads
-from streams.failures import OUTPUT_OF, error_record
+from schemas import loads
+from streams import table
+from streams.batch import batches, run_batch
 from streams.kafka.app import Wiring
 
 log = logging.getLogger(__name__)
 
-INPUT = {"asr": ("audio", AudioChunk), "tagger": ("audio", AudioChunk), "detector": ("frames", FrameBatch),
-         "captioner": ("scenes", Scene)}
-OUTPUT_TOPIC = {"asr": "transcripts", "tagger": "audio-tags", "detector": "detections", "captioner": "vlm-captions"}
 MAX_PENDING = 64  # inputs held per video waiting for an answer; beyond this the oldest is released anyway
 
 
@@ -65,11 +63,13 @@ class ModelRunner:
         self.wiring = wiring
         self.name = name
         self.proc = proc
-        self.source, self.record_type = INPUT[name]
-        self.out_topic = OUTPUT_TOPIC[name]
+        self.spec = table.spec(name)
+        self.source, self.record_type = self.spec.input_topic, self.spec.input_type
+        self.out_topic = self.spec.output_topic
         self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=name)
         self.pending = PendingAcks()
-        self.batched = hasattr(proc, "process_batch") and getattr(proc, "max_batch", 1) > 1
+        self.batch = batches(self.spec, proc)
+        self.batched = self.batch > 1
 
     def _run(self, raws: list[bytes]) -> tuple[list, list]:
         """Decode and process, in the executor thread. Returns (outputs, per input: (video_id, index) or the
@@ -83,16 +83,7 @@ class ModelRunner:
                 continue
             records.append(rec)
             keys.append((rec.video_id, rec.index))
-        if not records:
-            return [], keys
-        model = getattr(self.proc, "model_id", "")
-        try:
-            if self.batched:
-                return list(self.proc.process_batch(records)), keys
-            return list(self.proc.process(records[0])), keys
-        except Exception as exc:  # one bad window must not stop the video: report it on the record
-            log.exception("%s failed", self.name)
-            return [error_record(self.name, r, exc, model) for r in records], keys
+        return run_batch(self.spec, self.proc, records), keys
 
     async def handle(self, events: list, manual_acks: bool) -> None:
         loop = asyncio.get_running_loop()
@@ -104,7 +95,6 @@ class ModelRunner:
                     e.ack()
             elif manual_acks:  # held until an output answers it
                 self.pending.hold(key[0], key[1], e)
-        outputs = [o for o in outputs if isinstance(o, OUTPUT_OF[self.name])]
         sent = [await self.wiring.send(self.out_topic, out.video_id, out) for out in outputs]
         if sent:
             await asyncio.gather(*sent)  # stored on the broker before the inputs they answer are released
@@ -121,7 +111,7 @@ def register_model_agent(wiring: Wiring, name: str, proc: Any) -> ModelRunner:
         if runner.batched:
             # Captioner-style agents gain from batches: up to max_batch records, waiting at most batch_wait.
             # take_events acknowledges a batch after this block: outputs are stored by then.
-            async for events in stream.take_events(runner.proc.max_batch, within=getattr(runner.proc, "batch_wait", 0.05)):
+            async for events in stream.take_events(runner.batch, within=getattr(runner.proc, "batch_wait", 0.05)):
                 await runner.handle(list(events), manual_acks=False)
         else:
             async for event in stream.noack().events():

@@ -12,13 +12,22 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from agents.errors import ConfigError
+from streams import table
 
-# Topic names without the prefix. `scene-bounds` is internal: Scenes without their JPEGs, keyed by video id, so
-# the joiner sees scene bounds co-partitioned with everything else it joins.
-JOINER_INPUTS = ("transcripts", "audio-tags", "detections", "vlm-captions", "video-events", "scene-bounds")
-MEDIA_TOPICS = ("scenes", "audio", "frames")
-TOPICS = ("videos", "scenes", "scene-bounds", "audio", "frames", "transcripts", "audio-tags", "detections",
-          "vlm-captions", "captions", "video-events", "errors")
+# Topic names without the prefix, derived from the agent table. `scene-bounds` is internal: Scenes without their
+# JPEGs, keyed by video id, so the joiner sees scene bounds co-partitioned with everything else it joins.
+MEDIA_TOPICS = tuple(table.INGEST_TOPICS)
+
+
+def joiner_inputs() -> tuple[str, ...]:
+    return (*(table.spec(n).output_topic for n in table.names()), "video-events", "scene-bounds")
+
+
+def all_topics() -> tuple[str, ...]:
+    return ("videos", *MEDIA_TOPICS, "scene-bounds", *(table.spec(n).output_topic for n in table.names()),
+            "captions", "video-events", "errors")
+
+
 GUARANTEES = ("exactly_once", "at_least_once")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 

@@ -9,50 +9,48 @@ from typing import Any
 import faust
 
 from agents.errors import ConfigError, InputError
-from streams import registry
+from agents.options import parse_pairs
+from streams import table
 from streams.kafka.admin import ensure_topics
 from streams.kafka.settings import KafkaSettings
 
-WORKER_AGENTS = ("ingest", "asr", "tagger", "detector", "captioner", "joiner")
+def worker_agents() -> list[str]:
+    return ["ingest", *table.names(), "joiner"]
 
 
 def parse_agents(text: str | None) -> list[str]:
-    """Agents a worker runs; default: ingest, every installed model agent, and the joiner."""
+    """Agents a worker runs; default: ingest, every installed model agent that is on by default, and the joiner."""
     if text is None:
-        return ["ingest", *registry.available(), "joiner"]
+        return ["ingest", *table.defaults(), "joiner"]
     names = [n.strip() for n in text.split(",") if n.strip()]
+    known = worker_agents()
     for n in names:
-        if n not in WORKER_AGENTS:
-            raise ConfigError(f"unknown agent {n!r} (known: {', '.join(WORKER_AGENTS)})")
+        if n not in known:
+            raise ConfigError(f"unknown agent {n!r} (known: {', '.join(known)})")
     if not names:
         raise ConfigError("--agents names no agent")
     return list(dict.fromkeys(names))
 
 
 def parse_agent_options(pairs: list[str] | None) -> dict[str, dict[str, str]]:
-    """`-o agent.key=value` pairs -> {agent: {key: value}}."""
-    out: dict[str, dict[str, str]] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        agent, dot, option = key.strip().partition(".")
-        if not sep or not dot or not option:
-            raise ConfigError(f"-o takes AGENT.KEY=VALUE (e.g. captioner.model=...), got {pair!r}")
-        if agent not in WORKER_AGENTS:
-            raise ConfigError(f"-o {pair!r}: unknown agent {agent!r} (known: {', '.join(WORKER_AGENTS)})")
-        out.setdefault(agent, {})[option] = value
-    return out
+    """`-o agent.key=value` pairs -> {agent: {key: value}}, in the grammar of agents/options.py."""
+    options = parse_pairs(pairs, worker_agents())
+    extra = set(options.get("joiner", {})) - {"sources"}
+    if extra:
+        raise ConfigError(f"unknown option joiner.{sorted(extra)[0]}; valid: sources")
+    return options
 
 
 def joiner_sources(options: dict[str, str]) -> list[str]:
     """Which sources the joiner waits for. A joiner cannot see which agents run in other workers, so by default it
-    waits for every model agent installed here; `-o joiner.sources=...` names them (`none` for scene bounds only).
-    The ready line shows the choice: a source no worker runs holds every scene back."""
+    waits for every default agent installed here; `-o joiner.sources=...` names them (`none` for scene bounds
+    only). The ready line shows the choice: a source no worker runs holds every scene back."""
     if "sources" not in options:
-        return registry.available()
+        return table.defaults()
     names = [n.strip() for n in options["sources"].split(",") if n.strip() and n.strip() != "none"]
     for n in names:
-        if n not in registry.MODEL_AGENTS:
-            raise ConfigError(f"joiner.sources: unknown agent {n!r} (known: {', '.join(registry.MODEL_AGENTS)})")
+        if n not in table.names():
+            raise ConfigError(f"joiner.sources: unknown agent {n!r} (known: {', '.join(table.names())})")
     return names
 
 
@@ -76,15 +74,15 @@ def build_ingest(options: dict[str, str]):
     try:
         return IngestAgent(IngestSettings().with_options(options))
     except InputError as exc:
-        raise ConfigError(f"ingest option: {exc.message}") from None
+        raise ConfigError(exc.message) from None
 
 
 def run_worker(settings: KafkaSettings, agents: list[str], options: dict[str, dict[str, str]],
                loglevel: str = "warning") -> int:
     from streams.kafka.app import build_app
 
-    model_names = [a for a in agents if a in registry.MODEL_AGENTS]
-    processors: dict[str, Any] = {n: registry.build(n, options.get(n, {})) for n in model_names}
+    model_names = [a for a in agents if a in table.names()]
+    processors: dict[str, Any] = {n: table.build(n, options.get(n, {})) for n in model_names}
     ingest = build_ingest(options.get("ingest", {})) if "ingest" in agents else None
     sources = joiner_sources(options.get("joiner", {})) if "joiner" in agents else []
 

@@ -13,7 +13,7 @@ from streams.joiner import Joiner, VideoJoin
 from streams.kafka.ingest import parse_request, routes
 from streams.kafka.join import decode_state, encode_state
 from streams.kafka.models import PendingAcks
-from streams.kafka.settings import JOINER_INPUTS, KafkaSettings
+from streams.kafka.settings import KafkaSettings, joiner_inputs
 from streams.kafka.worker import joiner_sources, parse_agent_options, parse_agents
 from tests import media
 
@@ -118,7 +118,7 @@ def test_settings_come_from_the_environment_then_flags(monkeypatch):
 def test_topics_are_laid_out_for_the_joiner_and_for_short_lived_media():
     s = KafkaSettings(prefix="x.", partitions=6, scene_partitions=12)
     assert s.topic("captions") == "x.captions"
-    assert {s.partitions_of(n) for n in JOINER_INPUTS} == {6} and s.partitions_of("scenes") == 12
+    assert {s.partitions_of(n) for n in joiner_inputs()} == {6} and s.partitions_of("scenes") == 12
     assert s.topic_config("audio")["retention.ms"] == "3600000"
     assert "retention.ms" not in s.topic_config("transcripts")
     assert s.topic_config("captions")["cleanup.policy"] == "compact,delete"
@@ -162,8 +162,8 @@ def test_credentials_reach_both_kinds_of_client(tmp_path):
 
 def test_worker_arguments():
     assert parse_agents("joiner, ingest,joiner") == ["joiner", "ingest"]
-    with pytest.raises(ConfigError, match="unknown agent 'ocr'"):
-        parse_agents("ingest,ocr")
+    with pytest.raises(ConfigError, match="unknown agent .telepathy."):
+        parse_agents("ingest,telepathy")
     assert parse_agent_options(["captioner.model=a=b", "asr.language=en"]) == {
         "captioner": {"model": "a=b"}, "asr": {"language": "en"}}
     for bad in ("model=x", "nobody.model=x", "asr.language"):
@@ -172,7 +172,7 @@ def test_worker_arguments():
     assert joiner_sources({"sources": "none"}) == []
     assert joiner_sources({"sources": "asr, captioner"}) == ["asr", "captioner"]
     with pytest.raises(ConfigError, match="joiner.sources"):
-        joiner_sources({"sources": "ocr"})
+        joiner_sources({"sources": "telepathy"})
 
 
 # ------------------------------------------------------------------ joiner state
