@@ -24,13 +24,6 @@ def _video_id(source: str) -> str:
     return f"{stem[:40]}-{hashlib.sha1(source.encode()).hexdigest()[:8]}"
 
 
-def _options(pairs: list[str]) -> dict:
-    """A request's `-o KEY=VALUE` options (ingest's), in the one grammar of agents/options.py."""
-    from agents.options import parse_pairs
-
-    return parse_pairs(pairs, ["ingest"], default_agent="ingest").get("ingest", {})
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     # Imported here so `--help` stays fast.
     import orjson

@@ -44,11 +44,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from streams.cli import _options
+    from agents.options import parse_pairs
     from streams.kafka.client import make_request, submit
 
     settings = _settings(args)
-    request = make_request(args.source, args.video_id or new_video_id(args.source), _options(args.option))
+    options = parse_pairs(args.option, ["ingest"], default_agent="ingest").get("ingest", {})
+    request = make_request(args.source, args.video_id or new_video_id(args.source), options)
     asyncio.run(submit(settings, request))
     print(request.video_id, flush=True)
     return 0

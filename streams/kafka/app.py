@@ -5,60 +5,14 @@ can read becomes a DeadLetter on `errors` instead of an exception inside faust t
 """
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
-import faust
-from faust.types import TP
-
-from schemas import DeadLetter, dumps
+from streams.kafka.ingest import register_ingest
+from streams.kafka.join import register_joiner
+from streams.kafka.models import register_model_agent
 from streams.kafka.settings import KafkaSettings, all_topics, joiner_inputs
-from streams.kafka.transactions import JoinerTransactions, Transport
-
-PAYLOAD_LIMIT = 2000  # characters of an unreadable message kept in its dead letter
-
-
-class App(faust.App):
-    """faust.App with a hook that runs before faust starts waiting on a rebalance, so a worker can let go of
-    long work (a video being ingested) on partitions it is losing instead of finishing it for the new owner."""
-
-    revoke_hooks: list
-
-    async def _on_partitions_revoked(self, revoked: set[TP]) -> None:
-        for hook in getattr(self, "revoke_hooks", []):
-            hook(revoked)
-        await super()._on_partitions_revoked(revoked)
-
-
-@dataclass
-class Wiring:
-    """What the agents of one worker share: the app, its settings and the topics by short name."""
-
-    app: App
-    settings: KafkaSettings
-    topics: dict[str, Any] = field(default_factory=dict)
-    table: Any = None  # the joiner's, when it runs here
-
-    def topic(self, name: str):
-        if name not in self.topics:
-            s = self.settings
-            self.topics[name] = self.app.topic(s.topic(name), key_serializer="raw", value_serializer="raw",
-                                               partitions=s.partitions_of(name), config=s.topic_config(name))
-        return self.topics[name]
-
-    async def send(self, name: str, key: str, record: Any, wait: bool = False):
-        """Send a record; with `wait`, return only once the broker has it (back-pressure, and at-least-once:
-        an input is acknowledged only after what it produced is stored)."""
-        fut = await self.topic(name).send(key=key.encode(), value=dumps(record), force=True)
-        if wait:
-            await fut
-        return fut
-
-    async def dead_letter(self, source: str, key: bytes | None, raw: bytes | None, reason: str) -> None:
-        payload = (raw or b"").decode("utf-8", "replace")[:PAYLOAD_LIMIT]
-        letter = DeadLetter(self.settings.topic(source), " ".join(reason.split())[:500], payload, time.time())
-        await self.send("errors", (key or b"").decode("utf-8", "replace"), letter, wait=True)
+from streams.kafka.transactions import Transport
+from streams.kafka.wiring import App, Wiring
 
 
 def build_app(settings: KafkaSettings, agents: list[str], processors: dict[str, Any], *,
@@ -109,18 +63,12 @@ def build_app(settings: KafkaSettings, agents: list[str], processors: dict[str, 
         wiring.topic(name)
 
     if "ingest" in agents:
-        from streams.kafka.ingest import register_ingest
-
         register_ingest(wiring, ingest)
     for name, proc in processors.items():
-        from streams.kafka.models import register_model_agent
-
         register_model_agent(wiring, name, proc)
     if "joiner" in agents:
-        from streams.kafka.join import register_joiner
-
         register_joiner(wiring, joiner_sources or [])
         if eos:
-            JoinerTransactions.transactional_topics = frozenset(settings.topic(n) for n in joiner_inputs())
-            JoinerTransactions.changelog_topics = frozenset({wiring.table.changelog_topic.get_topic_name()})
+            app.joiner_topics = frozenset(settings.topic(n) for n in joiner_inputs())
+            app.changelog_topics = frozenset({wiring.table.changelog_topic.get_topic_name()})
     return wiring

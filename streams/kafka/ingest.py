@@ -22,7 +22,7 @@ from agents.errors import InputError
 from agents.ingest import IngestAgent, resolve
 from schemas import AudioChunk, FrameBatch, Scene, VideoEvent, VideoRequest, from_dict
 from streams.batch import internal_error, strip_jpegs
-from streams.kafka.app import Wiring
+from streams.kafka.wiring import Wiring
 from streams.threads import run_from_thread
 
 log = logging.getLogger(__name__)

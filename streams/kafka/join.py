@@ -19,9 +19,9 @@ import zlib
 from schemas import Scene, SceneCaption, VideoEvent, loads
 from streams import table
 from streams.joiner import Joiner, VideoJoin
-from streams.kafka.app import Wiring
+from streams.kafka.wiring import Wiring
 from streams.kafka.settings import joiner_inputs
-from streams.kafka.transactions import JoinerTransactions, joiner_partition
+from streams.kafka.transactions import joiner_partition
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def register_joiner(wiring: Wiring, sources: list[str]) -> JoinRunner:
     async def joiner(stream):
         async for event in stream.noack().events():
             # One event at a time against the commit (see transactions.py): state, outputs and ack together.
-            async with JoinerTransactions.lock():
+            async with wiring.app.joiner_lock():
                 if await runner.handle(event):
                     event.ack()
 

@@ -18,7 +18,7 @@ from typing import Any
 from schemas import loads
 from streams import table
 from streams.batch import batches, run_batch
-from streams.kafka.app import Wiring
+from streams.kafka.wiring import Wiring
 
 log = logging.getLogger(__name__)
 

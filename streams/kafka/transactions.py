@@ -42,19 +42,21 @@ def joiner_partition(partition: int) -> Iterator[None]:
 
 
 class JoinerTransactions(TransactionManager):
-    # The app sets these: topics whose offsets commit inside the joiner's transactions, and the table changelog.
-    transactional_topics: frozenset[str] = frozenset()
-    changelog_topics: frozenset[str] = frozenset()
-    # faust commits from its own task, concurrently with the agents. The joiner holds this lock while it handles
-    # one event (table write, sends, ack), and a commit takes it too, so a transaction never closes over half an
-    # event: its changelog write without its captions.
-    event_lock: asyncio.Lock | None = None
+    """Reads its settings from its own app (streams/kafka/wiring.py App): the topics whose offsets commit inside
+    the joiner's transactions, the table changelog, and the per-app lock. faust commits from its own task,
+    concurrently with the agents; the joiner holds the lock while it handles one event (table write, sends, ack)
+    and a commit takes it too, so a transaction never closes over half an event."""
 
-    @classmethod
-    def lock(cls) -> asyncio.Lock:
-        if cls.event_lock is None:
-            cls.event_lock = asyncio.Lock()
-        return cls.event_lock
+    @property
+    def transactional_topics(self) -> frozenset:
+        return getattr(self.app, "joiner_topics", frozenset())
+
+    @property
+    def changelog_topics(self) -> frozenset:
+        return getattr(self.app, "changelog_topics", frozenset())
+
+    def lock(self) -> asyncio.Lock:
+        return self.app.joiner_lock()
 
     def _tid(self, partition: int) -> str:
         return f"{self.app.conf.id}-joiner-{partition}"
