@@ -1,13 +1,19 @@
 """The detector with the offline pack's real person detector on real photos and a real (panned) video decoded by the
-real ingest agent, tracked with ultralytics' ByteTrack, one tracker per video."""
+real ingest agent, tracked with ultralytics' ByteTrack, one tracker per video. On this CPU the default runs the
+OpenVINO export of the checkpoint (agents/detector/backends.py); torch runs it when asked, and both must agree."""
 import io
+import logging
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
+from ultralytics.utils import NUM_THREADS as ULTRALYTICS_THREADS
 
-from agents.detector import DetectorAgent, DetectorSettings
+from agents.detector import DetectorAgent, DetectorSettings, _decode, backends
+from agents.detector.backends import openvino_backend, openvino_threads
 from agents.errors import ConfigError
+from agents.options import parse_pairs
 from agents.ingest import IngestAgent
 from schemas import Frame, FrameBatch, VideoRequest
 from tests import media
@@ -16,6 +22,14 @@ from tests import media
 @pytest.fixture(scope="module")
 def detector():
     agent = DetectorAgent.from_options({})
+    agent.setup()
+    yield agent
+    agent.close()
+
+
+@pytest.fixture(scope="module")
+def torch_detector():
+    agent = DetectorAgent.from_options({"backend": "torch"})
     agent.setup()
     yield agent
     agent.close()
@@ -57,18 +71,130 @@ def test_offline_default_is_the_pack_person_detector(detector):
     s = detector.settings
     assert detector.model_id == "person-yolov8" and s.label_map == {"Normal": "person", "Fall": "person"}
     assert set(detector.names.values()) == {"Normal", "Fall"} and s.agnostic_nms
+    assert detector.backend == "openvino" and detector.openvino_dir.name.endswith("_openvino_model")  # auto, CPU
     assert torch.get_num_threads() == s.threads == 2  # set after ultralytics' own device set-up reset it to 1
+    assert openvino_threads(openvino_backend(detector.model.predictor)) == 2  # OpenVINO's own default: every core
 
 
 def test_options_from_strings():
     s = DetectorSettings.from_options({"model": "yolov8n.yaml", "imgsz": "320", "classes": "0, 2", "half": "false",
-                                       "label_map": "car:vehicle,truck:vehicle", "conf": "0.3", "unknown": 1})
+                                       "label_map": "car:vehicle,truck:vehicle", "conf": "0.3"})
     assert (s.imgsz, s.classes, s.half, s.conf) == (320, [0, 2], False, 0.3)
     assert s.label_map == {"car": "vehicle", "truck": "vehicle"} and not s.agnostic_nms
     assert DetectorSettings.from_options({"label_map": '{"Normal": "standing"}'}).label_map == {"Normal": "standing"}
-    for bad in ({"imgsz": "300"}, {"conf": "high"}, {"classes": "a,b"}, {"label_map": "nocolon"}):
+    for bad in ({"imgsz": "300"}, {"conf": "high"}, {"classes": "a,b"}, {"unknown": 1}):  # agents/options.py
         with pytest.raises(ConfigError):
             DetectorSettings.from_options(bad)
+
+
+def test_backend_option():
+    assert DetectorSettings.from_options({}).backend == "auto"
+    [options] = parse_pairs(["detector.backend=torch"], ["detector"]).values()  # as `-o detector.backend=torch`
+    assert DetectorSettings.from_options(options).backend == "torch"
+    with pytest.raises(ConfigError, match="backend"):
+        DetectorSettings.from_options({"backend": "onnx"})
+
+
+def _threads_seen(agent) -> list[tuple[int, int | None]]:
+    """What the threads are while the network runs: (torch's, OpenVINO's compiled model's), recorded by a hook on
+    ultralytics' AutoBackend, the module the predictor calls for each batch's forward pass."""
+    seen = []
+
+    def hook(module, args):
+        ov = openvino_backend(agent.model.predictor)
+        seen.append((torch.get_num_threads(), openvino_threads(ov) if ov is not None else None))
+
+    agent.model.predictor.model.register_forward_pre_hook(hook)
+    return seen
+
+
+@pytest.mark.parametrize("backend, threads", [("torch", 2), ("torch", 3), ("openvino", 1)])
+def test_threads_hold_during_and_after_predict(backend, threads):
+    # ultralytics sets torch to cores - 1 threads whenever it sets up a predictor (ULTRALYTICS_THREADS: 1 on 2
+    # cores), and compiles OpenVINO for every core; the setting must win over both, and over whatever another agent
+    # in the process set in between.
+    agent = DetectorAgent.from_options({"backend": backend, "threads": threads})
+    agent.setup()
+    assert agent.backend == backend
+    frame = [jpeg(media.bus_jpg())]
+    ov_threads = threads if backend == "openvino" else None
+    other = ULTRALYTICS_THREADS if ULTRALYTICS_THREADS != threads else threads + 1
+    seen = _threads_seen(agent)
+    torch.set_num_threads(other)  # another agent's setting
+    [det] = agent.process(FrameBatch("v", 0, 0.0, 0.5, frame))
+    assert det.error is None and det.tracks
+    assert seen == [(threads, ov_threads)] and torch.get_num_threads() == threads
+    agent.model.predictor = None  # ultralytics builds a new predictor: select_device resets torch, OpenVINO recompiles
+    [det] = agent.process(FrameBatch("v", 1, 0.5, 1.0, frame, last=True))
+    seen = _threads_seen(agent)  # the new predictor's model: hooked after its first forward, so check the next one
+    [det] = agent.process(FrameBatch("w", 0, 0.0, 0.5, frame, last=True))
+    assert det.error is None and seen == [(threads, ov_threads)] and torch.get_num_threads() == threads
+
+
+def _same_box(a, b, tol=0.01) -> bool:  # normalised coordinates: 0.01 is 6 px at 640
+    return bool(np.abs(np.asarray(a) - np.asarray(b)).max() <= tol)
+
+
+@pytest.mark.slow
+def test_openvino_finds_what_torch_finds(detector, torch_detector):
+    frames = [f for b in pan_batches("p") for f in b.frames] + [jpeg(media.bus_jpg()), jpeg(media.zidane_jpg())]
+    images = [_decode(f.jpeg, f.time) for f in frames]
+    ov, pt = detector._predict(images), torch_detector._predict(images)
+    strong = 0
+    for one, other in ((ov, pt), (pt, ov)):  # every confident box of each has its twin in the other
+        for a, b in zip(one, other):
+            for box, conf, cls in zip(a.boxes.xyxyn.numpy(), a.boxes.conf.numpy(), a.boxes.cls.numpy()):
+                if conf < 0.25:
+                    continue
+                strong += 1
+                twins = [j for j, x in enumerate(b.boxes.xyxyn.numpy()) if _same_box(box, x)]
+                assert twins, (box, conf, b.boxes.xyxyn.numpy())
+                assert b.boxes.cls.numpy()[twins[0]] == cls and abs(b.boxes.conf.numpy()[twins[0]] - conf) < 0.02
+    assert strong >= 2 * 2 * len(frames)  # at least two people a frame, both ways
+
+
+@pytest.mark.slow
+def test_openvino_tracks_like_torch(detector, torch_detector):
+    ov = [o for b in pan_batches("a") for d in detector.process(b) for o in d.tracks]
+    pt = [o for b in pan_batches("a") for d in torch_detector.process(b) for o in d.tracks]
+    assert [(o.time, o.track_id, o.label) for o in ov] == [(o.time, o.track_id, o.label) for o in pt]
+    assert all(_same_box(a.box, b.box) for a, b in zip(ov, pt)) and len(ov) >= 40
+
+
+@pytest.mark.slow
+def test_openvino_export_is_made_once_and_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCENESTREAM_CACHE", str(tmp_path))
+    exports = []
+    real = backends._export
+    monkeypatch.setattr(backends, "_export", lambda *a: (exports.append(a), real(*a)))
+    first = DetectorAgent.from_options({"imgsz": 320})
+    first.setup()
+    assert first.backend == "openvino" and len(exports) == 1
+    assert first.openvino_dir.parent == tmp_path / "detector" and "-320px-b8-" in first.openvino_dir.name
+    second = DetectorAgent.from_options({"imgsz": 320})
+    second.setup()
+    assert second.backend == "openvino" and second.openvino_dir == first.openvino_dir and len(exports) == 1
+    assert [p.name for p in (tmp_path / "detector").iterdir()] == [first.openvino_dir.name]  # no temporaries left
+    [det] = second.process(FrameBatch("bus", 0, 0.0, 0.5, [jpeg(media.bus_jpg())], last=True))
+    assert det.error is None and len({t.track_id for t in det.tracks}) >= 3
+
+
+def test_failed_export_falls_back_to_torch_with_one_warning(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("SCENESTREAM_CACHE", str(tmp_path))
+
+    def broken(*args):
+        raise RuntimeError("openvino\nexploded")
+
+    monkeypatch.setattr(backends, "_export", broken)
+    agent = DetectorAgent.from_options({})
+    with caplog.at_level(logging.WARNING):
+        agent.setup()
+    [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "OpenVINO" in warning.getMessage() and "torch" in warning.getMessage() and "\n" not in warning.getMessage()
+    assert agent.backend == "torch" and agent.openvino_dir is None and torch.get_num_threads() == 2
+    [det] = agent.process(FrameBatch("bus", 0, 0.0, 0.5, [jpeg(media.bus_jpg())], last=True))
+    assert det.error is None and len({t.track_id for t in det.tracks}) >= 3
+    assert not list((tmp_path / "detector").iterdir())  # the failed export's temporary folder is gone
 
 
 def test_bus_photo_has_at_least_three_people(detector):
@@ -133,7 +259,8 @@ def test_random_coco_shaped_model_runs_through_the_same_path():
     agent = DetectorAgent.from_options({"model": "yolov8n.yaml", "imgsz": 320})
     agent.setup()
     [det] = agent.process(FrameBatch("v", 0, 0.0, 0.5, [jpeg(media.bus_jpg())], last=True))
-    assert det.error is None and det.model == "yolov8n.yaml" and len(agent.names) == 80 and agent.names[0] == "person"
+    assert det.error is None and det.model == "yolov8n.yaml" and len(agent.names) == 80  # named "0".."79" since 8.4
+    assert agent.backend == "torch"  # no trained checkpoint to export: torch, even on a CPU
     assert det.tracks == []  # random weights: no confident boxes (MODELS.md); the point is the code path
 
 
