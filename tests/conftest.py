@@ -1,7 +1,35 @@
 import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # Offline everywhere: nothing in the tests may reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("SCENESTREAM_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+# The real Kafka broker: the one `make test` started (SCENESTREAM_BROKER), or one started here with
+# deploy/kafka/start on free ports for this session and stopped at its end.
+@pytest.fixture(scope="session")
+def broker():
+    address = os.environ.get("SCENESTREAM_BROKER")
+    if address:
+        yield address
+        return
+    data = tempfile.mkdtemp(prefix="scenestream-test-kafka-")
+    proc = subprocess.run([str(ROOT / "deploy/kafka/start"), "--port", "0", "--data-dir", data],
+                          capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        pytest.fail(f"deploy/kafka/start failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    address = proc.stdout.strip().splitlines()[-1]
+    try:
+        yield address
+    finally:
+        subprocess.run([str(ROOT / "deploy/kafka/stop"), "--data-dir", data, "--purge"], capture_output=True,
+                       timeout=120)

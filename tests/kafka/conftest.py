@@ -13,25 +13,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SESSION = secrets.token_hex(3)
 
 
-@pytest.fixture(scope="session")
-def broker():
-    address = os.environ.get("SCENESTREAM_BROKER")
-    if address:
-        yield address
-        return
-    data = tempfile.mkdtemp(prefix="scenestream-test-kafka-")
-    proc = subprocess.run([str(ROOT / "deploy/kafka/start"), "--port", "0", "--data-dir", data],
-                          capture_output=True, text=True, timeout=300)
-    if proc.returncode != 0:
-        pytest.fail(f"deploy/kafka/start failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
-    address = proc.stdout.strip().splitlines()[-1]
-    try:
-        yield address
-    finally:
-        subprocess.run([str(ROOT / "deploy/kafka/stop"), "--data-dir", data, "--purge"], capture_output=True,
-                       timeout=120)
-
-
 @pytest.fixture
 def prefix(request):
     name = "".join(c if c.isalnum() else "-" for c in request.node.name)[:40]
