@@ -1,0 +1,167 @@
+"""Subtitles (WebVTT, SRT) from SceneCaption records, written by pysubs2.
+
+Three kinds of cue:
+- speech: the transcript's words, grouped into cues that end at a sentence end, at a pause, or after a few seconds
+  (and never cross a scene: each scene's words are its own). A cue starts at its first word's start and ends at its
+  last word's end, so its times lie within the words it holds.
+- sounds: `[Music]`, `[Applause]`, ... from the audio events. Speech-like labels are left out: the transcript
+  already says that someone speaks, and what.
+- on-screen text: `[On screen: ...]` from the OCR lines, over the time the text was seen.
+
+pysubs2 keeps a whole file's events in memory to write it; a subtitle file is one video's cues (a few thousand for
+hours of speech), so that is bounded by one video, never by a whole result file of many."""
+from __future__ import annotations
+
+import re
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import pysubs2
+
+FORMATS = ("vtt", "srt")
+MAX_CUE_SECONDS = 5.0  # a reader's few seconds; a longer sentence is split between words
+MAX_CUE_CHARS = 84  # two lines of 42, the usual subtitle line length
+PAUSE_SECONDS = 1.0  # silence between words that starts a new cue
+LINE_CHARS = 42
+MIN_TEXT_SECONDS = 2.0  # on-screen text read in one keyframe only: show it this long (within its scene)
+SENTENCE_END = re.compile(r"[.!?…。！？][\"'”’)\]]*$")
+# AudioSet (YAMNet/AST) labels that are someone speaking; the transcript covers them. "Silence" is no sound.
+_SPEECHY = re.compile(r"speech|speaking|conversation|narration|monologue|whisper|babbling|silence", re.I)
+
+
+def is_speech_label(label: str) -> bool:
+    return bool(_SPEECHY.search(label or ""))
+
+
+@dataclass
+class Cue:
+    start: float  # seconds
+    end: float
+    text: str
+    kind: str  # "speech", "sound" or "text"
+
+
+def _join_words(words: list[dict]) -> str:
+    pieces = [str(w.get("word", "")) for w in words]
+    if any(p[:1].isspace() for p in pieces):  # Whisper-style tokens carry their own leading space
+        text = "".join(pieces)
+    else:
+        text = " ".join(pieces)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def speech_cues(words: list[dict], max_seconds: float = MAX_CUE_SECONDS, max_chars: int = MAX_CUE_CHARS,
+                pause: float = PAUSE_SECONDS) -> list[Cue]:
+    """Words (dicts with word, start, end) in time order -> cues split at sentence ends, pauses and length."""
+    cues: list[Cue] = []
+    group: list[dict] = []
+
+    def flush() -> None:
+        text = _join_words(group)
+        if text:
+            cues.append(Cue(float(group[0]["start"]), max(float(w["end"]) for w in group), text, "speech"))
+        group.clear()
+
+    for w in words:
+        if not str(w.get("word", "")).strip():
+            continue
+        if group:
+            start0 = float(group[0]["start"])
+            too_long = float(w["end"]) - start0 > max_seconds
+            too_wide = len(_join_words(group + [w])) > max_chars
+            paused = float(w["start"]) - float(group[-1]["end"]) > pause
+            if too_long or too_wide or paused:
+                flush()
+        group.append(w)
+        if SENTENCE_END.search(str(w.get("word", "")).strip()):
+            flush()
+    if group:
+        flush()
+    return cues
+
+
+def record_cues(rec: dict) -> list[Cue]:
+    """The cues of one SceneCaption dict (v1 records have no `text`: no on-screen cues)."""
+    start, end = float(rec.get("start", 0.0)), float(rec.get("end", 0.0))
+    out: list[Cue] = []
+    transcript = rec.get("transcript") or {}
+    words = sorted(transcript.get("words") or [], key=lambda w: float(w.get("start", 0.0)))
+    if words:
+        out += speech_cues(words)
+    elif (transcript.get("text") or "").strip():  # a backend without word times: the scene's span
+        out.append(Cue(start, end, transcript["text"].strip(), "speech"))
+    for ev in rec.get("audio_events") or []:
+        label = str(ev.get("label", "")).strip()
+        if label and not is_speech_label(label):
+            out.append(Cue(float(ev.get("start", start)), float(ev.get("end", end)), f"[{label}]", "sound"))
+    for line in rec.get("text") or []:
+        words_seen = str(line.get("text", "")).strip()
+        if not words_seen:
+            continue
+        t0 = float(line.get("start", start))
+        t1 = max(float(line.get("end", t0)), min(end, t0 + MIN_TEXT_SECONDS)) if end > t0 else float(line.get("end", t0))
+        out.append(Cue(t0, t1, f"[On screen: {words_seen}]", "text"))
+    return out
+
+
+def _merged_sounds(cues: list[Cue]) -> list[Cue]:
+    """One cue per continuous sound: an event the joiner split at a scene edge comes back as one."""
+    by_label: dict[str, list[Cue]] = {}
+    for c in sorted(cues, key=lambda c: c.start):
+        spans = by_label.setdefault(c.text, [])
+        if spans and c.start <= spans[-1].end + 0.05:
+            spans[-1].end = max(spans[-1].end, c.end)
+        else:
+            spans.append(Cue(c.start, c.end, c.text, c.kind))
+    return [c for spans in by_label.values() for c in spans]
+
+
+def cues_of(records: Iterable[dict]) -> list[Cue]:
+    cues: list[Cue] = []
+    sounds: list[Cue] = []
+    for rec in records:
+        for c in record_cues(rec):
+            (sounds if c.kind == "sound" else cues).append(c)
+    cues += _merged_sounds(sounds)
+    order = {"speech": 0, "sound": 1, "text": 2}
+    return sorted(cues, key=lambda c: (c.start, order[c.kind], c.end))
+
+
+def _ms(seconds: float) -> int:
+    return int(round(seconds * 1000))
+
+
+def build(records: Iterable[dict]) -> pysubs2.SSAFile:
+    """An SSAFile (pysubs2's in-memory subtitles) of the records' cues; records of one video."""
+    subs = pysubs2.SSAFile()
+    for c in cues_of(records):
+        start, end = _ms(c.start), _ms(c.end)
+        event = pysubs2.SSAEvent(start=start, end=max(end, start))
+        # Wrapped here, as pysubs2 writes line breaks of plaintext as the format wants them.
+        event.plaintext = "\n".join(textwrap.wrap(c.text, LINE_CHARS, break_long_words=False)) or c.text
+        event.name = c.kind
+        subs.append(event)
+    return subs
+
+
+def to_string(records: Iterable[dict], fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ValueError(f"subtitle format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    return build(records).to_string(fmt)
+
+
+def write(records: Iterable[dict], path: str | Path, fmt: str | None = None) -> Path:
+    """Write the records' subtitles to `path`, in `fmt` (default: from the suffix, .vtt or .srt)."""
+    path = Path(path)
+    fmt = fmt or path.suffix.lstrip(".").lower()
+    text = to_string(records, fmt)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)  # a reader never sees half a file
+    return path
+
+
+__all__ = ["FORMATS", "Cue", "build", "cues_of", "is_speech_label", "record_cues", "speech_cues", "to_string",
+           "write"]
