@@ -6,13 +6,16 @@ worker would share one tracker and steal each other's ids. Instead each batch's 
 per video: ids are per video (every video's start at 1, and a replay gives the same ids). A video's tracker is
 dropped with its last batch, and at most `max_videos` are kept; no results accumulate.
 
+Where the network runs (backends.py): on a CPU, an OpenVINO export of the checkpoint, made once and cached, run by
+the same ultralytics `predict`; torch on CUDA, for models that are no .pt checkpoint, or when the export fails.
+The configured threads hold at every predict, whatever ultralytics resets.
+
 Offline behaviour: ultralytics reads YOLO_OFFLINE and YOLO_AUTOINSTALL when it is first imported. Before that
 import this module sets YOLO_AUTOINSTALL=false always (a worker must never `pip install` at run time: a missing
 requirement becomes an error, not a download) and YOLO_OFFLINE=1 when the project runs offline (no DNS probe, no
 asset or analytics requests), unless the environment already says otherwise."""
 from __future__ import annotations
 
-import io
 import logging
 import os
 from collections import OrderedDict
@@ -22,6 +25,7 @@ import numpy as np
 from agents.detector.backends import hold_threads, openvino_export, quiet_ultralytics
 from agents.detector.settings import TRACKERS, DetectorSettings
 from agents.errors import ConfigError
+from agents.images import open_image
 from agents.models import offline, pick_device, resolve_model
 from schemas import Detections, FrameBatch, TrackObservation
 from agents.errors import one_line
@@ -158,10 +162,8 @@ class DetectorAgent:
 
 def _decode(jpeg: bytes, time: float) -> np.ndarray:
     """A JPEG as the BGR array ultralytics takes; a bad one raises with the frame's time in the message."""
-    from PIL import Image
-
     try:
-        with Image.open(io.BytesIO(jpeg)) as im:
+        with open_image(jpeg) as im:
             return np.ascontiguousarray(np.asarray(im.convert("RGB"))[:, :, ::-1])
     except Exception as exc:
         raise ValueError(f"frame at {time:.2f} s is not a readable image ({one_line(exc)})") from None

@@ -140,7 +140,8 @@ def hold_threads(yolo, threads: int, model_dir: Path | None = None) -> None:
         if torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
         backend = openvino_backend(predictor)
-        if backend is not None and model_dir is not None and openvino_threads(backend) != threads:
-            limit_openvino_threads(backend, threads, model_dir)
+        if backend is not None and model_dir is not None and getattr(backend, "scenestream_threads", None) != threads:
+            limit_openvino_threads(backend, threads, model_dir)  # once per backend ultralytics builds
+            backend.scenestream_threads = threads
 
     yolo.add_callback("on_predict_start", on_predict_start)
