@@ -31,13 +31,14 @@ $(DEPS): $(BIN)/python pyproject.toml deploy/pack.txt
 install: $(DEPS)
 pack: $(DEPS)
 
-# ffmpeg, espeak-ng and sox make the synthetic test media; Java + Maven run the dev Kafka broker.
+# ffmpeg, espeak-ng and sox make the synthetic test media; chromium opens the report and the live page in the
+# tests (headless); Java + Maven run the dev Kafka broker.
 sysdeps:
-	@missing=""; for t in ffmpeg espeak-ng sox; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	@missing=""; for t in ffmpeg espeak-ng sox chromium; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq ffmpeg espeak-ng sox >/dev/null; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 media: $(DEPS) sysdeps

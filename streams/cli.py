@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     ags.set_defaults(func=cmd_agents)
     from streams.cli_kafka import add_commands; add_commands(sub)  # noqa: E702 - Kafka mode: worker, submit, tail, status
     from streams.cli_outputs import add_commands as outputs; outputs(sub)  # noqa: E702 - export, index, search
+    from streams.cli_serve import add_commands as serve; serve(sub)  # noqa: E702 - report, serve
     return parser
 
 
