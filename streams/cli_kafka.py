@@ -40,6 +40,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     options = parse_agent_options(args.option)
     settings = _settings(args, partitions=args.partitions, scene_partitions=args.scene_partitions,
                          store=args.store, guarantee=args.guarantee, group=args.group, data_dir=args.data_dir)
+    if args.metrics_port is not None:  # Prometheus scrapes this worker's scenestream_* metrics (streams/metrics.py)
+        from streams.metrics import start_http_server
+
+        server, _ = start_http_server(args.metrics_port)
+        print(f"scenestream: metrics on http://0.0.0.0:{server.server_port}/metrics", file=sys.stderr, flush=True)
     return run_worker(settings, agents, options, loglevel=args.loglevel)
 
 
@@ -99,6 +104,8 @@ def add_commands(sub) -> None:
     w.add_argument("--group", help="consumer group / faust app id (default: prefix + 'worker-' + the agents)")
     w.add_argument("--data-dir", help="local table files (default: ~/.cache/scenestream/worker)")
     w.add_argument("--loglevel", default="warning", choices=("debug", "info", "warning", "error"))
+    w.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve Prometheus metrics (scenestream_*) on http://0.0.0.0:PORT/metrics (0: a free port)")
     w.set_defaults(func=cmd_worker)
 
     s = sub.add_parser("submit", help="publish a video request to Kafka and print its id",
