@@ -57,13 +57,18 @@ class OfflineLabeler:
         return out
 
 
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _join(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def compose_offline_caption(labels: list[str], objects: dict[str, int], audio_events: list[str], transcript: str,
-                            duration: float) -> str:
-    """A plain factual sentence from what the agents found; nothing is invented."""
+                            duration: float, text: list[str] | tuple = ()) -> str:
+    """A plain factual sentence from what the agents found; nothing is invented. `text`: lines read on screen
+    (OCR), quoted as read, the first four distinct ones."""
     parts = [f"A {duration:.1f}-second scene"]
     if labels:
         parts[0] += f" whose frames look like {_join(labels[:3])}"
@@ -73,7 +78,10 @@ def compose_offline_caption(labels: list[str], objects: dict[str, int], audio_ev
     sounds = list(dict.fromkeys(audio_events))
     if sounds:
         parts.append("Sounds: " + _join([s.lower() for s in sounds[:4]]) + ".")
-    text = " ".join(transcript.split())
-    if text:
-        parts.append(f'Speech: "{text if len(text) <= 160 else text[:157] + "..."}"')
+    lines = list(dict.fromkeys(" ".join(t.split()) for t in text if t.strip()))
+    if lines:
+        parts.append("Text on screen: " + _join([f'"{_clip(t, 60)}"' for t in lines[:4]]) + ".")
+    spoken = " ".join(transcript.split())
+    if spoken:
+        parts.append(f'Speech: "{_clip(spoken, 160)}"')
     return " ".join(parts)
