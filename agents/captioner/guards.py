@@ -1,23 +1,12 @@
-"""Stopping criteria so one runaway scene cannot stall the stream: a deadline for the generate call (every scene
-of a batch starts together, so it is each scene's time limit), and a repetition guard that ends a sequence whose
-last n-gram keeps repeating. Both are transformers StoppingCriteria: they run after every decoding step."""
+"""A repetition guard, so one runaway scene cannot stall the stream: it ends a sequence whose last n-gram keeps
+repeating. It is a transformers StoppingCriteria (run after every decoding step). It is ours because no library
+piece stops on repetition: transformers' `no_repeat_ngram_size` and `repetition_penalty` are logits processors that
+push the model off a repeat (and change the text of captions that legitimately repeat), they do not end the
+sequence. The generation deadline is transformers' own (generate's `max_time`, i.e. MaxTimeCriteria; see hf.py)."""
 from __future__ import annotations
-
-import time
 
 import torch
 from transformers import StoppingCriteria
-
-
-class Deadline(StoppingCriteria):
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.start = time.monotonic()
-        self.hit = False
-
-    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
-        self.hit = self.hit or time.monotonic() - self.start >= self.seconds
-        return torch.full((input_ids.shape[0],), self.hit, dtype=torch.bool, device=input_ids.device)
 
 
 def repeating(seq: torch.Tensor, n: int, times: int) -> torch.BoolTensor:

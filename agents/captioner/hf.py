@@ -9,7 +9,7 @@ import time
 
 from agents.captioner.backends import BACKENDS, BY_MODEL_TYPE, VlmBackend
 from agents.captioner.engine import Generated, one_line
-from agents.captioner.guards import Deadline, RepetitionGuard, repeating
+from agents.captioner.guards import RepetitionGuard, repeating
 from agents.captioner.settings import CaptionerSettings
 from agents.errors import ConfigError
 
@@ -156,19 +156,22 @@ class VlmCaptioner:
         t0 = time.perf_counter()
         batch = self.inputs(scenes)
         prompt = batch["input_ids"]
-        deadline = Deadline(self.settings.time_limit)
         guard = RepetitionGuard(self.settings.repeat_ngram, self.settings.repeat_times,
                                 (self.pad_id, *self.eos_ids))
+        started = time.monotonic()
+        # The deadline is generate's own `max_time` (transformers' MaxTimeCriteria, checked after every step): every
+        # scene of a batch starts together, so it is each scene's time limit.
         with self.torch.inference_mode():
             out = self.model.generate(**batch, **self.generation, **self.backend.generate_options(), do_sample=False,
-                                      use_cache=True, stopping_criteria=StoppingCriteriaList([deadline, guard]),
-                                      pad_token_id=self.pad_id)
+                                      use_cache=True, stopping_criteria=StoppingCriteriaList([guard]),
+                                      max_time=self.settings.time_limit, pad_token_id=self.pad_id)
+        deadline_hit = time.monotonic() - started >= self.settings.time_limit  # generate does not say why it stopped
         # Decoder-only models return prompt + new tokens; some versions of InstructBLIP return only the new ones.
         n = prompt.shape[1]
         if out.shape[1] >= n and self.torch.equal(out[:, :n], prompt):
             out = out[:, n:]
         seconds = (time.perf_counter() - t0) / len(scenes)
-        results = [self._result(row.tolist(), deadline.hit) for row in out]
+        results = [self._result(row.tolist(), deadline_hit) for row in out]
         for r in results:
             r.seconds = seconds
             if r.stop in ("time_limit", "repetition"):
