@@ -11,13 +11,13 @@ preparation and generate, divided by the scenes in the batch; model loading excl
 the latencies of a video add up to the captioner's busy time."""
 from __future__ import annotations
 
-import io
 import time
 
 from agents.captioner.engine import Engine, Generated, one_line
 from agents.captioner.offline import MODEL_ID as OFFLINE_ID
 from agents.captioner.offline import compose_offline_caption
 from agents.captioner.settings import CaptionerSettings
+from agents.images import open_image
 from agents.models import pick_device, resolve_model
 from schemas import Scene, VlmCaption
 
@@ -94,12 +94,10 @@ class CaptionerAgent:
 
 
 def _decode(scene: Scene) -> list:
-    from PIL import Image
-
     if not scene.keyframes:
         raise ValueError("scene has no keyframes")
     images = []
     for k in scene.keyframes:
-        with Image.open(io.BytesIO(k.jpeg)) as im:
+        with open_image(k.jpeg) as im:
             images.append(im.convert("RGB"))
     return images

@@ -42,31 +42,42 @@ def tokenizer(*special):
     return tok
 
 
-def tiny_text(tok, **kw):
+def tiny_text(tok, width=32, **kw):
     from transformers import LlamaConfig
 
-    return LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+    return LlamaConfig(hidden_size=width, intermediate_size=2 * width, num_hidden_layers=1, num_attention_heads=2,
                        num_key_value_heads=2, vocab_size=len(tok), pad_token_id=tok.pad_token_id,
                        eos_token_id=tok.sep_token_id, bos_token_id=tok.cls_token_id, **kw)
 
 
-def tiny_vision():
+def tiny_vision(width=32):
     from transformers import CLIPVisionConfig
 
-    return CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                            image_size=32, patch_size=8, projection_dim=32)
+    return CLIPVisionConfig(hidden_size=width, intermediate_size=2 * width, num_hidden_layers=1, num_attention_heads=2,
+                            image_size=32, patch_size=8, projection_dim=width)
 
 
 @pytest.fixture(scope="session")
 def tiny_llava_next(tmp_path_factory):
+    return build_llava_next(tmp_path_factory.mktemp("tiny-llava-next"), width=32)
+
+
+@pytest.fixture(scope="session")
+def tiny_llava_next_64(tmp_path_factory):
+    """The same model with every Linear's input a multiple of 64: bitsandbytes' 4-bit block size. On CPUs with
+    avx512_bf16 it repacks 4-bit weights in blocks of 64 on the first forward, and a 32-wide layer fails there
+    ("shape '[32, 0]' is invalid"), so the quantisation test would pass or fail by CPU model."""
+    return build_llava_next(tmp_path_factory.mktemp("tiny-llava-next-64"), width=64)
+
+
+def build_llava_next(d, width):
     from transformers import (LlavaNextConfig, LlavaNextForConditionalGeneration, LlavaNextImageProcessor,
                               LlavaNextProcessor)
 
     torch.manual_seed(0)
     tok = tokenizer("<image>")
-    cfg = LlavaNextConfig(vision_config=tiny_vision(), text_config=tiny_text(tok),
+    cfg = LlavaNextConfig(vision_config=tiny_vision(width), text_config=tiny_text(tok, width),
                           image_token_index=tok.convert_tokens_to_ids("<image>"), image_grid_pinpoints=[[32, 32]])
-    d = tmp_path_factory.mktemp("tiny-llava-next")
     LlavaNextForConditionalGeneration(cfg).save_pretrained(d)
     ip = LlavaNextImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32},
                                  image_grid_pinpoints=[[32, 32]])
@@ -349,12 +360,13 @@ def test_phi35_cache_shim_behaves_like_the_cache_it_replaces():
 
 # ---------------------------------------------------------------------------------------------- quantisation
 @pytest.mark.parametrize("mode,layer", [("4bit", "Linear4bit"), ("8bit", "Linear8bitLt")])
-def test_quantised_paths_run_for_real_on_the_cpu(tiny_llava_next, mode, layer):
+def test_quantised_paths_run_for_real_on_the_cpu(tiny_llava_next_64, mode, layer):
     import bitsandbytes as bnb
 
-    a = agent(tiny_llava_next, quantization=mode)
+    a = agent(tiny_llava_next_64, quantization=mode)
     model = a.engine.model
-    assert any(isinstance(m, getattr(bnb.nn, layer)) for m in model.modules())
+    quantised = [m for m in model.modules() if isinstance(m, getattr(bnb.nn, layer))]
+    assert quantised and all(m.in_features % 64 == 0 for m in quantised)  # the fixture fits the 4-bit block
     qc = model.config.quantization_config
     if mode == "4bit":
         assert qc.load_in_4bit and qc.bnb_4bit_quant_type == "nf4" and qc.bnb_4bit_compute_dtype == torch.float32
@@ -405,6 +417,21 @@ def test_agent_records_carry_latency_model_times_and_errors(tiny_llava_next):
     assert out[3].error == "ValueError: scene has no keyframes"
     # Captioned in batches of max_batch=2 or alone, the captions are the same.
     assert [c.caption for c in a.process_batch(scenes(3))] == [a.process(s)[0].caption for s in scenes(3)]
+
+
+def test_a_corrupt_keyframe_is_pillows_error_with_ultralytics_loaded():
+    """ultralytics (the detector's import, same process in the embedded runtime) patches PIL.Image.open to look for
+    a HEIF plugin on unreadable images; the captioner's error must not depend on which agents are loaded."""
+    from PIL import UnidentifiedImageError
+
+    import ultralytics.utils.patches  # noqa: F401
+
+    from agents.captioner import _decode
+
+    [scene] = scenes(1)
+    scene.keyframes[1].jpeg = b"not a jpeg"
+    with pytest.raises(UnidentifiedImageError):
+        _decode(scene)
 
 
 def test_impossible_options_fail_at_start_up_with_one_line(tiny_llava_next, monkeypatch):

@@ -168,12 +168,12 @@ def test_a_single_missing_window_does_not_split_a_span():
 
 
 def test_settings_from_strings_and_bad_values():
-    s = TaggerSettings.from_options({"backend": "yamnet", "threshold": "0.5", "top_k": "3", "hop": "0.24", "x": 1})
+    s = TaggerSettings.from_options({"backend": "yamnet", "threshold": "0.5", "top_k": "3", "hop": "0.24"})
     assert (s.threshold, s.top_k, s.hop, s.window) == (0.5, 3, 0.24, 0.96)
     s = TaggerSettings.from_options({"backend": "ast"})
     assert (s.model, s.window, s.hop) == ("MIT/ast-finetuned-audioset-10-10-0.4593", 4.0, 2.0)
     for bad in ({"backend": "panns"}, {"backend": "yamnet", "window": "2"}, {"threshold": "1.5"},
-                {"backend": "ast", "window": 2, "hop": 3}, {"top_k": "many"}):
+                {"backend": "ast", "window": 2, "hop": 3}, {"top_k": "many"}, {"x": 1}):
         with pytest.raises(ConfigError):
             TaggerSettings.from_options(bad)
 
