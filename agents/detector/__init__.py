@@ -6,6 +6,10 @@ worker would share one tracker and steal each other's ids. Instead each batch's 
 per video: ids are per video (every video's start at 1, and a replay gives the same ids). A video's tracker is
 dropped with its last batch, and at most `max_videos` are kept; no results accumulate.
 
+Where the network runs (backends.py): on a CPU, an OpenVINO export of the checkpoint, made once and cached, run by
+the same ultralytics `predict`; torch on CUDA, for models that are no .pt checkpoint, or when the export fails.
+The configured threads hold at every predict, whatever ultralytics resets.
+
 Offline behaviour: ultralytics reads YOLO_OFFLINE and YOLO_AUTOINSTALL when it is first imported. Before that
 import this module sets YOLO_AUTOINSTALL=false always (a worker must never `pip install` at run time: a missing
 requirement becomes an error, not a download) and YOLO_OFFLINE=1 when the project runs offline (no DNS probe, no
