@@ -1,4 +1,5 @@
 import os
+import secrets
 import subprocess
 import tempfile
 from pathlib import Path
@@ -6,6 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+SESSION = secrets.token_hex(3)
 
 # Offline everywhere: nothing in the tests may reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -33,3 +35,10 @@ def broker():
     finally:
         subprocess.run([str(ROOT / "deploy/kafka/stop"), "--data-dir", data, "--purge"], capture_output=True,
                        timeout=120)
+
+
+# Each Kafka test gets its own topic prefix, so tests and runs never see each other's records.
+@pytest.fixture
+def prefix(request):
+    name = "".join(c if c.isalnum() else "-" for c in request.node.name)[:40]
+    return f"scenestream-test-{SESSION}-{name}."
