@@ -6,6 +6,7 @@ settings (one open scene's candidates, one audio chunk, one frame batch), not by
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterator
 
@@ -58,97 +59,141 @@ class IngestAgent:
             container.close()
 
     def _decode(self, container, request: VideoRequest, s: IngestSettings) -> Iterator[Record]:
-        vid = request.video_id
-        vstream = container.streams.video[0] if container.streams.video else None
-        astream = container.streams.audio[0] if container.streams.audio else None
-        if vstream is not None and (vstream.codec_context is None or not vstream.codec_context.width):
-            vstream = None  # e.g. attached cover art without a decodable picture
-        if vstream is None and astream is None:
-            raise InputError("no_media_streams", f"no video or audio stream in {request.uri}")
-        declared = float(container.duration / av.time_base) if container.duration else None
+        """The steps of one ingest, on an open container: probe the tracks and say `accepted`, decode every packet
+        into records, then flush what is still open and say `ingested`."""
+        d = _probe(container, request, s)
         # Tell consumers at once which tracks exist, so nobody waits for audio from a video without any.
-        yield VideoEvent(vid, "accepted", time=time.time(), uri=request.uri, duration=declared,
-                         has_video=vstream is not None, has_audio=astream is not None)
+        yield VideoEvent(d.vid, "accepted", time=time.time(), uri=request.uri, duration=d.declared,
+                         has_video=d.vstream is not None, has_audio=d.astream is not None)
+        _start_decoders(d)
+        yield from _decode_packets(container, d)
+        yield from _finish(d)
 
-        cutter = sampler = chunker = None
-        if vstream is not None:
-            vstream.thread_type = "AUTO"  # frame + slice threading in the decoder
-            fps = float(vstream.average_rate or vstream.guessed_rate or 25)
-            w, h = vstream.codec_context.width, vstream.codec_context.height
-            cutter = SceneCutter(s, fps, w, h, vstream.time_base, _stream_offset(vstream))
-            sampler = FrameSampler(vid, s.frame_rate, s.frames_per_batch, s.frame_long_side, w, h, s.jpeg_quality)
-            frame_step = 1.0 / fps
-        if astream is not None:
-            chunker = AudioChunker(vid, s.sample_rate, s.audio_chunk_seconds)
-        streams = [x for x in (vstream, astream) if x is not None]
 
-        scene_index = 0
-        video_end = 0.0
-        last_pts = None
-        frames = 0
-        errors = 0
-        next_progress = s.progress_every
-        position = 0.0
-        for packet in container.demux(streams):
-            try:
-                decoded = packet.decode()
-                errors = 0
-            except av.error.FFmpegError as exc:
-                errors += 1
-                if errors > s.max_decode_errors:
-                    raise InputError("decode_error", f"too many decode errors in {request.uri}: {exc}")
-                continue
-            for frame in decoded:
-                if packet.stream is vstream:
-                    pts = frame.pts
-                    if pts is None:  # no timestamp: continue the frame grid
-                        pts = (last_pts or 0) + int(round(frame_step / vstream.time_base))
-                    last_pts = pts
-                    frames += 1
-                    for closed in cutter.push(pts, frame):
-                        yield Scene(vid, scene_index, closed.start, closed.end, closed.keyframes)
-                        scene_index += 1
-                    t = cutter._seconds(pts)
-                    video_end = max(video_end, t + frame_step)
-                    yield from sampler.push(t, frame)
-                    position = max(position, t)
-                else:
-                    yield from chunker.push(frame)
-                    position = max(position, chunker.seconds)
-            if position >= next_progress:
-                yield VideoEvent(vid, "progress", time=time.time(), uri=request.uri, position=round(position, 3),
-                                 duration=declared)
-                next_progress = position + s.progress_every
+@dataclass
+class _Decoding:
+    """One request's decoding state, shared by its steps: the tracks found, their decoders, and how far it got."""
+    request: VideoRequest
+    s: IngestSettings
+    vstream: object | None
+    astream: object | None
+    declared: float | None  # the container's duration, when it states one
+    cutter: SceneCutter | None = None
+    sampler: FrameSampler | None = None
+    chunker: AudioChunker | None = None
+    frame_step: float = 0.0
+    scene_index: int = 0
+    video_end: float = 0.0
+    last_pts: int | None = None
+    frames: int = 0
+    position: float = 0.0
 
-        # End of stream: flush what is still open.
-        audio_end = 0.0
-        audio_chunks = 0
-        tail: list[Record] = []
-        if chunker is not None:
-            tail += chunker.finish()
-            audio_end = chunker.seconds
-            audio_chunks = chunker.index
-        if vstream is not None and frames == 0:
-            raise InputError("no_frames", f"no decodable video frames in {request.uri}")
-        duration = max(video_end, audio_end)
-        if vstream is None and audio_end == 0.0:
-            raise InputError("no_audio", f"no decodable audio in {request.uri}")
-        if declared and duration < s.truncation_tolerance * declared:
-            raise InputError("truncated", f"decoding stopped at {duration:.2f} s of {declared:.2f} s: {request.uri} looks truncated")
+    @property
+    def vid(self) -> str:
+        return self.request.video_id
 
-        if cutter is not None:
-            closed = cutter.finish(duration)
-            scene = Scene(vid, scene_index, closed.start, closed.end, closed.keyframes, last=True)
-        else:  # audio only: one scene over the whole file, with no keyframes
-            scene = Scene(vid, 0, 0.0, duration, [], last=True)
-        yield scene
-        yield from tail
-        if sampler is not None:
-            batches = sampler.finish(video_end)
-            yield from batches
-        yield VideoEvent(
-            vid, "ingested", time=time.time(), uri=request.uri, duration=round(duration, 6),
-            has_video=vstream is not None, has_audio=astream is not None,
-            counts={"scenes": scene.index + 1, "audio_chunks": audio_chunks,
-                    "frame_batches": sampler.index if sampler is not None else 0, "frames": frames},
-        )
+
+def _probe(container, request: VideoRequest, s: IngestSettings) -> _Decoding:
+    """Pick the video and audio tracks (an InputError when there is neither) and read the declared duration."""
+    vstream = container.streams.video[0] if container.streams.video else None
+    astream = container.streams.audio[0] if container.streams.audio else None
+    if vstream is not None and (vstream.codec_context is None or not vstream.codec_context.width):
+        vstream = None  # e.g. attached cover art without a decodable picture
+    if vstream is None and astream is None:
+        raise InputError("no_media_streams", f"no video or audio stream in {request.uri}")
+    declared = float(container.duration / av.time_base) if container.duration else None
+    return _Decoding(request, s, vstream, astream, declared)
+
+
+def _start_decoders(d: _Decoding) -> None:
+    """The scene cutter and frame sampler for the video track, the audio chunker for the audio track."""
+    s, vstream = d.s, d.vstream
+    if vstream is not None:
+        vstream.thread_type = "AUTO"  # frame + slice threading in the decoder
+        fps = float(vstream.average_rate or vstream.guessed_rate or 25)
+        w, h = vstream.codec_context.width, vstream.codec_context.height
+        d.cutter = SceneCutter(s, fps, w, h, vstream.time_base, _stream_offset(vstream))
+        d.sampler = FrameSampler(d.vid, s.frame_rate, s.frames_per_batch, s.frame_long_side, w, h, s.jpeg_quality)
+        d.frame_step = 1.0 / fps
+    if d.astream is not None:
+        d.chunker = AudioChunker(d.vid, s.sample_rate, s.audio_chunk_seconds)
+
+
+def _decode_packets(container, d: _Decoding) -> Iterator[Record]:
+    """The decode loop: every frame of every packet into scenes, frame batches and audio chunks, with a progress
+    event every `progress_every` seconds; more than `max_decode_errors` failing packets in a row is an InputError."""
+    s, uri = d.s, d.request.uri
+    streams = [x for x in (d.vstream, d.astream) if x is not None]
+    errors = 0
+    next_progress = s.progress_every
+    for packet in container.demux(streams):
+        try:
+            decoded = packet.decode()
+            errors = 0
+        except av.error.FFmpegError as exc:
+            errors += 1
+            if errors > s.max_decode_errors:
+                raise InputError("decode_error", f"too many decode errors in {uri}: {exc}")
+            continue
+        for frame in decoded:
+            if packet.stream is d.vstream:
+                yield from _video_frame(d, frame)
+            else:
+                yield from d.chunker.push(frame)
+                d.position = max(d.position, d.chunker.seconds)
+        if d.position >= next_progress:
+            yield VideoEvent(d.vid, "progress", time=time.time(), uri=uri, position=round(d.position, 3),
+                             duration=d.declared)
+            next_progress = d.position + s.progress_every
+
+
+def _video_frame(d: _Decoding, frame: av.VideoFrame) -> Iterator[Record]:
+    """One decoded picture: the scenes it closes, then the frame batches it completes."""
+    pts = frame.pts
+    if pts is None:  # no timestamp: continue the frame grid
+        pts = (d.last_pts or 0) + int(round(d.frame_step / d.vstream.time_base))
+    d.last_pts = pts
+    d.frames += 1
+    for closed in d.cutter.push(pts, frame):
+        yield Scene(d.vid, d.scene_index, closed.start, closed.end, closed.keyframes)
+        d.scene_index += 1
+    t = d.cutter._seconds(pts)
+    d.video_end = max(d.video_end, t + d.frame_step)
+    yield from d.sampler.push(t, frame)
+    d.position = max(d.position, t)
+
+
+def _finish(d: _Decoding) -> Iterator[Record]:
+    """End of stream: check that something decoded and nothing was cut short, flush what is still open (the last
+    scene, the audio tail, the last frame batch) and say `ingested` with the counts."""
+    uri = d.request.uri
+    audio_end = 0.0
+    audio_chunks = 0
+    tail: list[Record] = []
+    if d.chunker is not None:
+        tail += d.chunker.finish()
+        audio_end = d.chunker.seconds
+        audio_chunks = d.chunker.index
+    if d.vstream is not None and d.frames == 0:
+        raise InputError("no_frames", f"no decodable video frames in {uri}")
+    duration = max(d.video_end, audio_end)
+    if d.vstream is None and audio_end == 0.0:
+        raise InputError("no_audio", f"no decodable audio in {uri}")
+    if d.declared and duration < d.s.truncation_tolerance * d.declared:
+        raise InputError("truncated", f"decoding stopped at {duration:.2f} s of {d.declared:.2f} s: {uri} looks truncated")
+
+    if d.cutter is not None:
+        closed = d.cutter.finish(duration)
+        scene = Scene(d.vid, d.scene_index, closed.start, closed.end, closed.keyframes, last=True)
+    else:  # audio only: one scene over the whole file, with no keyframes
+        scene = Scene(d.vid, 0, 0.0, duration, [], last=True)
+    yield scene
+    yield from tail
+    if d.sampler is not None:
+        yield from d.sampler.finish(d.video_end)
+    yield VideoEvent(
+        d.vid, "ingested", time=time.time(), uri=uri, duration=round(duration, 6),
+        has_video=d.vstream is not None, has_audio=d.astream is not None,
+        counts={"scenes": scene.index + 1, "audio_chunks": audio_chunks,
+                "frame_batches": d.sampler.index if d.sampler is not None else 0, "frames": d.frames},
+    )
