@@ -31,10 +31,11 @@ $(DEPS): $(BIN)/python pyproject.toml deploy/pack.txt
 install: $(DEPS)
 pack: $(DEPS)
 
-# ffmpeg, espeak-ng and sox make the synthetic test media; chromium opens the report and the live page in the
-# tests (headless); Java + Maven run the dev Kafka broker.
+# ffmpeg, espeak-ng and sox make the synthetic test media, with DejaVu fonts for the OCR tests' title cards;
+# chromium opens the report and the live page in the tests (headless); Java + Maven run the dev Kafka broker.
 sysdeps:
 	@missing=""; for t in ffmpeg espeak-ng sox chromium; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
