@@ -34,11 +34,16 @@ BATCH = 64  # records embedded and committed together
 SCHEMA = 1
 # Words that every scene could contain: left out of the FTS query, which ORs the rest (a question's phrasing must
 # not outweigh its content words in bm25).
-STOPWORDS = frozenset("""a an and are as at be been being but by can could did do does doing for from had has have
-having he her here hers him his how i if in into is it its me my no not of on or our she so some than that the their
-them then there these they this those to too us was we were what when where which while who whom why will with would
-you your scene video clip someone somebody something thing things one says said say saying shows shown show seen see
-about there's""".split())
+# NLTK's English stop words plus a few of search phrasing ("scene", "someone", "shows").
+STOPWORDS = frozenset("""i me my myself we our ours ourselves you your yours yourself yourselves he him his himself she
+her hers herself it its itself they them their theirs themselves what which who whom this that these those am is are
+was were be been being have has had having do does did doing a an the and but if or because as until while of at by
+for with about against between into through during before after above below to from up down in out on off over under
+again further then once here there when where why how all any both each few more most other some such no nor not only
+own same so than too very s t can will just don should now d ll m o re ve y ain aren couldn didn doesn hadn hasn haven
+isn ma mightn mustn needn shan shouldn wasn weren won wouldn would could might must shall may also
+scene scenes video clip someone somebody something thing things one says said say saying shows shown show seen see
+""".split())
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 

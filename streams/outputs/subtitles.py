@@ -27,6 +27,9 @@ PAUSE_SECONDS = 1.0  # silence between words that starts a new cue
 LINE_CHARS = 42
 MIN_TEXT_SECONDS = 2.0  # on-screen text read in one keyframe only: show it this long (within its scene)
 SENTENCE_END = re.compile(r"[.!?…。！？][\"'”’)\]]*$")
+# A full stop that ends no sentence: titles and initials ("Mr. John Dashwood", "J. R. R.").
+ABBREVIATION = re.compile(r"^(mr|mrs|ms|dr|prof|st|sr|jr|vs|etc|e\.g|i\.e|no|[a-z])\.$", re.I)
+MAX_SOUND_LABELS = 3  # sounds heard together make one cue naming the likeliest few
 # AudioSet (YAMNet/AST) labels that are someone speaking; the transcript covers them. "Silence" is no sound.
 _SPEECHY = re.compile(r"speech|speaking|conversation|narration|monologue|whisper|babbling|silence", re.I)
 
@@ -75,15 +78,28 @@ def speech_cues(words: list[dict], max_seconds: float = MAX_CUE_SECONDS, max_cha
             if too_long or too_wide or paused:
                 flush()
         group.append(w)
-        if SENTENCE_END.search(str(w.get("word", "")).strip()):
+        token = str(w.get("word", "")).strip()
+        if SENTENCE_END.search(token) and not ABBREVIATION.match(token):
             flush()
     if group:
         flush()
     return cues
 
 
+def sound_events(rec: dict) -> list[tuple[float, float, str, float]]:
+    """A record's audio events that are not speech: (start, end, label, score)."""
+    out = []
+    for ev in rec.get("audio_events") or []:
+        label = str(ev.get("label", "")).strip()
+        if label and not is_speech_label(label):
+            out.append((float(ev.get("start", rec.get("start", 0.0))), float(ev.get("end", rec.get("end", 0.0))),
+                        label, float(ev.get("score", 0.0))))
+    return out
+
+
 def record_cues(rec: dict) -> list[Cue]:
-    """The cues of one SceneCaption dict (v1 records have no `text`: no on-screen cues)."""
+    """The speech and on-screen text cues of one SceneCaption dict (v1 records have no `text`: none of the
+    latter). Sound cues are made across records (`cues_of`), as a sound can go on past a scene's end."""
     start, end = float(rec.get("start", 0.0)), float(rec.get("end", 0.0))
     out: list[Cue] = []
     transcript = rec.get("transcript") or {}
@@ -92,10 +108,6 @@ def record_cues(rec: dict) -> list[Cue]:
         out += speech_cues(words)
     elif (transcript.get("text") or "").strip():  # a backend without word times: the scene's span
         out.append(Cue(start, end, transcript["text"].strip(), "speech"))
-    for ev in rec.get("audio_events") or []:
-        label = str(ev.get("label", "")).strip()
-        if label and not is_speech_label(label):
-            out.append(Cue(float(ev.get("start", start)), float(ev.get("end", end)), f"[{label}]", "sound"))
     for line in rec.get("text") or []:
         words_seen = str(line.get("text", "")).strip()
         if not words_seen:
@@ -106,27 +118,53 @@ def record_cues(rec: dict) -> list[Cue]:
     return out
 
 
-def _merged_sounds(cues: list[Cue]) -> list[Cue]:
-    """One cue per continuous sound: an event the joiner split at a scene edge comes back as one."""
-    by_label: dict[str, list[Cue]] = {}
-    for c in sorted(cues, key=lambda c: c.start):
-        spans = by_label.setdefault(c.text, [])
-        if spans and c.start <= spans[-1].end + 0.05:
-            spans[-1].end = max(spans[-1].end, c.end)
-        else:
-            spans.append(Cue(c.start, c.end, c.text, c.kind))
-    return [c for spans in by_label.values() for c in spans]
+def _merged_sounds(events: list[tuple[float, float, str, float]]) -> list[Cue]:
+    """Sound events (start, end, label, score) -> cues: events that overlap or touch (an event the joiner split at a
+    scene edge, several labels of one noise) make one cue naming the MAX_SOUND_LABELS likeliest labels, so the
+    screen does not fill with a stack of near-synonyms ([Alarm] [Buzzer] [Beep, bleep] ...)."""
+    cues: list[Cue] = []
+    group: dict[str, float] = {}
+    start = end = 0.0
+
+    def flush() -> None:
+        if group:
+            labels = sorted(group, key=lambda k: -group[k])[:MAX_SOUND_LABELS]
+            cues.append(Cue(start, end, "[" + " / ".join(labels) + "]", "sound"))
+            group.clear()
+
+    for t0, t1, label, score in sorted(events):
+        if group and t0 > end + 0.05:
+            flush()
+        if not group:
+            start, end = t0, t1
+        end = max(end, t1)
+        group[label] = max(group.get(label, 0.0), score)
+    flush()
+    return cues
 
 
 def cues_of(records: Iterable[dict]) -> list[Cue]:
     cues: list[Cue] = []
-    sounds: list[Cue] = []
+    sounds: list[tuple[float, float, str, float]] = []
     for rec in records:
-        for c in record_cues(rec):
-            (sounds if c.kind == "sound" else cues).append(c)
+        cues += record_cues(rec)
+        sounds += sound_events(rec)
     cues += _merged_sounds(sounds)
     order = {"speech": 0, "sound": 1, "text": 2}
     return sorted(cues, key=lambda c: (c.start, order[c.kind], c.end))
+
+
+def _lines(text: str) -> str:
+    """At most LINE_CHARS a line where the words allow; two lines split near the middle (balanced, as subtitle
+    style guides ask), more only for text longer than two full lines."""
+    if len(text) <= LINE_CHARS:
+        return text
+    if len(text) <= 2 * LINE_CHARS:
+        spaces = [i for i, ch in enumerate(text) if ch == " "]
+        if spaces:
+            cut = min(spaces, key=lambda i: abs(i - len(text) / 2))
+            return text[:cut] + "\n" + text[cut + 1:]
+    return "\n".join(textwrap.wrap(text, LINE_CHARS, break_long_words=False)) or text
 
 
 def _ms(seconds: float) -> int:
@@ -140,7 +178,7 @@ def build(records: Iterable[dict]) -> pysubs2.SSAFile:
         start, end = _ms(c.start), _ms(c.end)
         event = pysubs2.SSAEvent(start=start, end=max(end, start))
         # Wrapped here, as pysubs2 writes line breaks of plaintext as the format wants them.
-        event.plaintext = "\n".join(textwrap.wrap(c.text, LINE_CHARS, break_long_words=False)) or c.text
+        event.plaintext = _lines(c.text)
         event.name = c.kind
         subs.append(event)
     return subs
@@ -163,5 +201,5 @@ def write(records: Iterable[dict], path: str | Path, fmt: str | None = None) -> 
     return path
 
 
-__all__ = ["FORMATS", "Cue", "build", "cues_of", "is_speech_label", "record_cues", "speech_cues", "to_string",
-           "write"]
+__all__ = ["FORMATS", "Cue", "build", "cues_of", "is_speech_label", "record_cues", "sound_events", "speech_cues",
+           "to_string", "write"]
