@@ -41,13 +41,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     # `agent.key=value` configures that agent; a plain `key=value` goes to ingest. Every option is checked here,
     # before anything loads: an unknown key or a bad value is one line naming it.
     per_agent = parse_pairs(args.option, ["ingest", *table.names()], default_agent="ingest")
+    from streams import live; source = live.open_source(args.source, args.live)  # noqa: E702 - flag, scheme or HTTP probe
+    per_agent = source.options(per_agent, names)  # a live source: latency defaults under the user's own options
     IngestSettings().with_options(per_agent.get("ingest", {}))
     processors = {n: table.build(n, per_agent.get(n, {})) for n in names}
     for name in set(per_agent) - {"ingest", *names}:
         table.build(name, per_agent[name])  # options of an agent not run are still checked
     out.mkdir(parents=True, exist_ok=True)
     request = VideoRequest(args.video_id or _video_id(args.source), args.source, per_agent.get("ingest", {}), time.time())
-    pipeline = EmbeddedPipeline(IngestAgent(IngestSettings()), processors, queue_size=args.queue_size)
+    ingest = IngestAgent(IngestSettings())
+    source.hand_to(ingest)  # the probe's open container: a live server may take one client only
+    pipeline = EmbeddedPipeline(ingest, processors, queue_size=args.queue_size)
     view = ProgressView(Path(args.source).name or args.source, enabled=None if not args.quiet else False)
     captions_path = out / "captions.jsonl"
     try:
@@ -68,7 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         view.close()
         pipeline.close()
-    summary = result.summary()
+    summary = {**result.summary(), "live": source.live}
     (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
     from streams.outputs import write_run_outputs; write_run_outputs(out)  # noqa: E702 - captions.vtt/.srt beside the records
     if result.failed:
@@ -138,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "an agent's as AGENT.KEY=VALUE (-o captioner.model=llava-hf/llava-v1.6-mistral-7b-hf "
                           "-o captioner.quantization=4bit -o asr.language=de -o detector.imgsz=320)")
     run.add_argument("--queue-size", type=int, default=8, help="records buffered between stages (default 8)")
+    run.add_argument("--live", action=argparse.BooleanOptionalAction, default=None,
+                     help="windows made for latency (records seconds after each scene) instead of throughput; "
+                          "default: on for rtsp/rtmp/udp and HTTP streams without a duration (found by opening "
+                          "the stream before the models load; --live opens it after), off for files")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no table")
     run.set_defaults(func=cmd_run)
 

@@ -29,17 +29,42 @@ def _stream_offset(stream) -> int:
     return stream.start_time if stream.start_time is not None else 0
 
 
+def _packets(container, streams, uri: str) -> Iterator[av.Packet]:
+    """Demuxed packets. A live stream (no declared duration) that breaks off ends here like one that ended: an RTMP
+    server closing the connection is an I/O error, not an end of file, and what came is processed. Anywhere else
+    an I/O error is a one-line input error."""
+    packets = container.demux(streams)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.error.OSError as exc:
+            if not container.duration and resolve(uri)[0] == "network":
+                return
+            raise InputError("read_error", f"reading {uri} failed: {exc.strerror or exc}") from None
+        yield packet
+
+
 class IngestAgent:
     name = "ingest"
 
     def __init__(self, settings: IngestSettings | None = None):
         self.settings = settings or IngestSettings()
+        self._adopted: dict[str, av.container.InputContainer] = {}
+
+    def adopt(self, uri: str, container: av.container.InputContainer) -> None:
+        """Use `container`, already open on `uri`, for the next request of that URI instead of opening it again:
+        a source that was probed (is it live?) may serve one client only (`ffmpeg -listen 1`, a camera)."""
+        self._adopted[uri] = container
 
     def setup(self) -> None:
         pass
 
     def close(self) -> None:
-        pass
+        for container in self._adopted.values():
+            container.close()
+        self._adopted.clear()
 
     def process(self, request: VideoRequest) -> Iterator[Record]:
         """Yield scenes, audio chunks, frame batches and progress events, then `ingested`; or a `failed` event
@@ -52,7 +77,7 @@ class IngestAgent:
 
     def _run(self, request: VideoRequest) -> Iterator[Record]:
         s = self.settings.with_options(request.options)
-        container = open_container(request.uri, timeout=s.open_timeout)
+        container = self._adopted.pop(request.uri, None) or open_container(request.uri, timeout=s.open_timeout)
         try:
             yield from self._decode(container, request, s)
         finally:
@@ -126,7 +151,7 @@ def _decode_packets(container, d: _Decoding) -> Iterator[Record]:
     streams = [x for x in (d.vstream, d.astream) if x is not None]
     errors = 0
     next_progress = s.progress_every
-    for packet in container.demux(streams):
+    for packet in _packets(container, streams, uri):
         try:
             decoded = packet.decode()
             errors = 0

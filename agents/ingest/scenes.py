@@ -78,6 +78,7 @@ class SceneCutter:
         # scene's first keyframe from.
         self.recent: deque[tuple[float, av.VideoFrame]] = deque(maxlen=self.detector.event_buffer_length + 2)
         self.scene = _OpenScene(start=0.0, interval=1.0 / settings.keyframe_candidates_per_second)
+        self.forced_at: float | None = None  # where `max_scene_seconds` last closed a scene
 
     def _seconds(self, pts: int) -> float:
         return float((pts - self.start_pts) * self.time_base)
@@ -100,9 +101,18 @@ class SceneCutter:
         self.recent.append((t, frame))
         image = frame.to_ndarray(width=self.detect_size[0], height=self.detect_size[1], format="bgr24")
         cuts = self.detector.process_frame(FrameTimecode(Timecode(pts, self.time_base), fps=self.fps), image)
-        closed = [self._cut(self._seconds_of(c)) for c in cuts]
+        closed = [self._cut(self._seconds_of(c)) for c in cuts if not self._too_soon(self._seconds_of(c))]
+        limit = self.settings.max_scene_seconds
+        if limit and t - self.scene.start >= limit:
+            closed.append(self._cut(t))  # this frame opens the next scene
+            self.forced_at = t
         self._maybe_keep(self.scene, t, frame)
         return [c for c in closed if c is not None]
+
+    def _too_soon(self, t: float) -> bool:
+        """A detector cut just after a forced one (`max_scene_seconds`) would leave a sliver of a scene: the detector
+        does not know about our cut, so its own minimum scene length is applied here."""
+        return self.forced_at is not None and self.forced_at <= t < self.forced_at + self.settings.min_scene_len
 
     def _seconds_of(self, cut: FrameTimecode) -> float:
         if cut.pts is not None and cut.time_base is not None:

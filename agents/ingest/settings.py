@@ -11,6 +11,9 @@ class IngestSettings:
     detector: str = "content"  # PySceneDetect detector: "content" or "adaptive"
     threshold: float | None = None  # detector threshold; None = PySceneDetect's default
     min_scene_len: float = 0.6  # seconds; PySceneDetect's default of 15 frames at 25 fps
+    max_scene_seconds: float = 0.0  # 0 = off; else a scene this long is closed even without a cut. A detector
+    #   only reports a cut once it sees the next scene's frames, so without this a live source's long shot (a
+    #   fixed camera) would give no record until the shot ends; live sources set it (streams/live.py)
     detect_width: int = 256  # frames are downscaled to about this width for detection, as PySceneDetect does
     keyframes: int = 2  # per scene, at 0, 1/n, 2/n ... of its duration (2 = start and middle, as the seed)
     keyframe_short_side: int = 336
@@ -43,6 +46,8 @@ class IngestSettings:
         for key in ("keyframes", "frames_per_batch", "keyframe_candidate_limit"):
             if getattr(out, key) < 1:
                 raise InputError("bad_option", f"{key} must be at least 1")
+        if out.max_scene_seconds < 0:
+            raise InputError("bad_option", "max_scene_seconds must be 0 (off) or positive")
         for key in ("audio_chunk_seconds", "frame_rate", "keyframe_candidates_per_second"):
             if getattr(out, key) <= 0:
                 raise InputError("bad_option", f"{key} must be positive")

@@ -13,7 +13,7 @@ import av
 
 from agents.errors import InputError
 
-NETWORK_SCHEMES = ("http", "https", "rtsp", "rtsps", "rtmp")
+NETWORK_SCHEMES = ("http", "https", "rtsp", "rtsps", "rtmp", "rtmps", "udp", "rtp")  # live ones: streams/live.py
 SCHEMES = ("file",) + NETWORK_SCHEMES
 
 
@@ -63,6 +63,8 @@ def open_container(uri: str, timeout: float = 15.0) -> av.container.InputContain
         options = {"rw_timeout": micros, "timeout": micros}
         if target.startswith(("rtsp://", "rtsps://")):
             options["rtsp_transport"] = "tcp"
+        elif target.startswith("rtmp"):
+            del options["timeout"]  # rtmp's `timeout` is how long to *listen* for a client: it would turn us into a server
     try:
         return av.open(target, mode="r", options=options, timeout=timeout if kind == "network" else None)
     except av.error.FileNotFoundError:
