@@ -28,6 +28,7 @@ DIR/person-yolov8.pt stand in for the model pack."""
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import importlib.util
 import io
@@ -202,13 +203,16 @@ def caption_mode(model_dir: Path, scenes, mode: str, a) -> dict:
             "repeat_times": 10**6, "max_batch": a.batch, "time_limit": 600, "threads": a.threads}
     opts |= {"dtype": "fp16", "quantization": "4bit"} if mode == "nf4" else {"dtype": mode}
     if cuda:
+        gc.collect()
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()  # should be ~0: the previous precision's model is gone
     agent = CaptionerAgent.from_options(opts)
     t0 = time.perf_counter()
     agent.setup()
     load_s = time.perf_counter() - t0
     load_mem = torch.cuda.max_memory_allocated() if cuda else 0
+    weights = torch.cuda.memory_allocated() if cuda else 0
     from PIL import Image
 
     pics = [[Image.open(io.BytesIO(k.jpeg)).convert("RGB") for k in sc.keyframes] for sc in scenes]
@@ -224,18 +228,20 @@ def caption_mode(model_dir: Path, scenes, mode: str, a) -> dict:
     agent.engine.caption = spy
     agent.process_batch(scenes[:a.batch])  # warm-up: kernels, cuBLAS handles, allocator
     agent.process(scenes[0])
-    single, batched, ids_single, ids_batched = [], [], [], []
+    single, batched, ids_single, ids_batched, stable = [], [], [], [], True
     for _ in range(a.repeats):
         captured.clear()
         t0 = time.perf_counter()
         errors = [c.error for s in scenes for c in agent.process(s) if c.error]
         single.append(time.perf_counter() - t0)  # token ids came back to the host: the device is done
+        stable = stable and (not ids_single or ids_single == [g.token_ids for g in captured])
         ids_single = [g.token_ids for g in captured]
         captured.clear()
         t0 = time.perf_counter()
         errors += [c.error for i in range(0, len(scenes), a.batch) for c in agent.process_batch(scenes[i:i + a.batch])
                    if c.error]
         batched.append(time.perf_counter() - t0)
+        stable = stable and (not ids_batched or ids_batched == [g.token_ids for g in captured])
         ids_batched = [g.token_ids for g in captured]
         if errors:
             raise RuntimeError(f"{len(errors)} scene errors, first: {errors[0]}")
@@ -245,10 +251,12 @@ def caption_mode(model_dir: Path, scenes, mode: str, a) -> dict:
     tokens = sum(len(x) for x in ids_batched)
     row = {"mode": mode, "load_s": load_s, "single_ms": statistics.median(single) / len(scenes) * 1000,
            "batched_ms": statistics.median(batched) / len(scenes) * 1000, "same": same, "n": len(scenes),
-           "first_diff": first_diff, "tokens": tokens, "prompt_len": prompt_len,
+           "first_diff": first_diff, "tokens": tokens, "prompt_len": prompt_len, "stable": stable,
+           "base_mib": (base if cuda else 0) / 2**20, "weights_mib": weights / 2**20,
            "load_mib": load_mem / 2**20, "peak_mib": (torch.cuda.max_memory_allocated() if cuda else 0) / 2**20}
     agent.close()
-    del agent
+    del agent, engine_caption, spy  # spy and the engine refer to each other: collect the cycle, free the model
+    gc.collect()
     if cuda:
         torch.cuda.empty_cache()
     return row
@@ -269,18 +277,19 @@ def captioner_part(a, tokenizer_dir: str, lines: list[str]) -> None:
                      "process / process_batch, JPEG decoding included, loading excluded.\n")
         header_at, prompt_noted = len(lines), False
         lines.append("| precision | load s | one at a time ms/scene | batched ms/scene | speed-up | batched ids = "
-                     "single ids | first differing token | peak MiB after load | peak MiB after runs |")
-        lines.append("|---|---|---|---|---|---|---|---|---|")
+                     "single ids | first differing token | same ids every repeat | MiB allocated after load "
+                     "| peak MiB load | peak MiB runs |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
         modes = ["bf16", "fp16", "fp32", "nf4"]
         for mode in modes:
             if mode == "nf4":
                 try:
                     import bitsandbytes  # noqa: F401
                 except Exception as exc:  # noqa: BLE001
-                    lines.append(f"| nf4 | not run: bitsandbytes does not load ({one_line(exc)[:150]}) |||||||")
+                    lines.append(f"| nf4 | not run: bitsandbytes does not load ({one_line(exc)[:150]}) ||||||||||")
                     continue
             if mode == "bf16" and a.device.startswith("cuda") and not torch.cuda.is_bf16_supported():
-                lines.append("| bf16 | not run: this GPU has no bf16 |||||||")
+                lines.append("| bf16 | not run: this GPU has no bf16 ||||||||||")
                 continue
             try:
                 r = caption_mode(model_dir, scenes, mode, a)
@@ -289,12 +298,15 @@ def captioner_part(a, tokenizer_dir: str, lines: list[str]) -> None:
                     lines.insert(header_at, f"Prompts: {min(pl)} to {max(pl)} tokens a scene (text and image).\n")
             except Exception as exc:  # noqa: BLE001  (the row says what broke; the other parts still run)
                 traceback.print_exc()
-                lines.append(f"| {mode} | FAILED: {one_line(exc)} |||||||")
+                lines.append(f"| {mode} | FAILED: {one_line(exc)} ||||||||||")
                 continue
             diff = ", ".join(map(str, r["first_diff"][:6])) or "-"
-            mem = (f"{r['load_mib']:.0f} | {r['peak_mib']:.0f}" if a.device.startswith("cuda") else "- | -")
+            mem = (f"{r['weights_mib']:.0f} | {r['load_mib']:.0f} | {r['peak_mib']:.0f}" if a.device.startswith("cuda")
+                   else "- | - | -")
+            if r["base_mib"] > 1:
+                notes.append(f"{mode}: {r['base_mib']:.0f} MiB were still allocated before its load")
             lines.append(f"| {mode} | {r['load_s']:.1f} | {r['single_ms']:.1f} | {r['batched_ms']:.1f} | "
-                         f"{r['single_ms'] / r['batched_ms']:.2f}x | {r['same']}/{r['n']} | {diff} | {mem} |")
+                         f"{r['single_ms'] / r['batched_ms']:.2f}x | {r['same']}/{r['n']} | {diff} | {'yes' if r['stable'] else 'NO'} | {mem} |")
             print(lines[-1], flush=True)
             save(lines)
     lines.append("")
