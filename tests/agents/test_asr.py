@@ -8,7 +8,6 @@ import io
 import json
 import re
 import threading
-import time
 import wave
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -84,6 +83,36 @@ def edits(ref: list[str], hyp: list[str]) -> int:
     return row[-1]
 
 
+def timed_words(transcripts) -> list[tuple[str, float, float]]:
+    """Normalised words with the times of the recognised word each came from."""
+    return [(n, w.start, w.end) for t in transcripts for w in t.words for n in normalise(w.word)]
+
+
+def gaps_and_extras(ref: list[tuple[str, float, float]], hyp: list[tuple[str, float, float]]):
+    """A minimal word alignment of `hyp` to `ref`: the reference words it lacks and the words it has in addition
+    (substitutions, which kernels on another CPU may cause anywhere, are neither)."""
+    n, m = len(ref), len(hyp)
+    cost = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n + 1):
+        for j in range(m + 1):
+            if i == 0 or j == 0:
+                cost[i][j] = i + j
+            else:
+                cost[i][j] = min(cost[i - 1][j] + 1, cost[i][j - 1] + 1,
+                                 cost[i - 1][j - 1] + (ref[i - 1][0] != hyp[j - 1][0]))
+    lacks, extra, i, j = [], [], n, m
+    while i or j:
+        if i and j and cost[i][j] == cost[i - 1][j - 1] + (ref[i - 1][0] != hyp[j - 1][0]):
+            i, j = i - 1, j - 1
+        elif i and cost[i][j] == cost[i - 1][j] + 1:
+            lacks.append(ref[i - 1])
+            i -= 1
+        else:
+            extra.append(hyp[j - 1])
+            j -= 1
+    return lacks, extra
+
+
 def make_agent(**settings) -> AsrAgent:
     settings.setdefault("model", "whisper-tiny.en")
     agent = AsrAgent(AsrSettings(**settings))
@@ -151,14 +180,17 @@ def test_words_cut_by_chunk_edges_are_neither_lost_nor_doubled(libri):
         edges = [c.end for c in pieces[:-1]]
         straddling = [w for t in out for w in t.words if any(w.start < e < w.end for e in edges)]
         assert straddling, "no word crosses a chunk edge: the test would prove nothing"
-        runs[size] = words(out)
-    # Regions end in silences found by VAD whatever the chunk size, so both runs hear the same audio pieces.
-    assert runs[2.0] == runs[3.0]
-    # Against one region the model hears more context, so a word or two may be recognised differently, but a word
-    # lost or doubled at one of the 12 edges would change the count.
-    ref = words(whole)
-    assert len(runs[2.0]) == len(ref)
-    assert edits(ref, runs[2.0]) <= 2, (ref, runs[2.0])
+        runs[size] = timed_words(out), edges
+    # Against one region the model hears different context, and int8 kernels differ by instruction set, so a word
+    # or two may be recognised differently (or split, merged) anywhere: a small tolerance on the whole. What must
+    # not happen is the failure under test: a word lost or doubled where a chunk ends. Such a word shows up as a
+    # reference word missing, or an extra word, within half a second of an edge.
+    ref = timed_words(whole)
+    for size, (hyp, edges) in runs.items():
+        assert edits([w for w, *_ in ref], [w for w, *_ in hyp]) <= max(3, len(ref) // 20), (size, ref, hyp)
+        lacks, extra = gaps_and_extras(ref, hyp)
+        at_edges = [(w, e) for w in lacks + extra for e in edges if w[1] - 0.5 < e < w[2] + 0.5]
+        assert not at_edges, (size, at_edges)
 
 
 def test_speech_at_20_s_of_the_synthetic_clip_lands_in_scene_15_to_30():
@@ -277,8 +309,7 @@ def test_packing_keeps_only_speech_and_maps_times_back(libri):
 
 
 def test_options_from_strings_and_defaults():
-    s = AsrSettings.from_options({"window": "10", "vad": "false", "language": "none", "batch_size": "4",
-                                  "unknown": 1})
+    s = AsrSettings.from_options({"window": "10", "vad": "false", "language": "none", "batch_size": "4"})
     assert (s.window, s.vad, s.language, s.batch_size) == (10.0, False, None, 4)
     assert s.model_spec() == "whisper-tiny.en"  # offline (tests set HF_HUB_OFFLINE): the pack
     assert AsrSettings(backend="openai").model_spec() == "whisper-1"
@@ -286,6 +317,8 @@ def test_options_from_strings_and_defaults():
         AsrSettings.from_options({"backend": "nope"})
     with pytest.raises(ConfigError):
         AsrSettings.from_options({"batch_size": "many"})
+    with pytest.raises(ConfigError, match="unknown"):
+        AsrSettings.from_options({"unknown": 1})
     assert "api_key" not in repr(AsrSettings(api_key="secret"))
 
 
@@ -299,12 +332,17 @@ def test_model_id_names_the_model_that_made_the_output(tiny):
 
 class StandIn:
     """A local /audio/transcriptions: canned verbose_json (one word spanning each received file), the first
-    `fail_first` requests answered 503, every request's form fields and audio kept, concurrency measured."""
+    `fail_first` requests answered 503, every request's form fields and audio kept, concurrency measured.
 
-    def __init__(self, fail_first=0, status=None, delay=0.0, language="english"):
-        self.fail_first, self.status, self.delay, self.language = fail_first, status, delay, language
+    With `gather=N` the server holds the first requests until N are in flight at once (then it answers everything
+    at once): a client that pipelines reaches N whatever the machine's speed, one that does not is held until
+    `gather_timeout` and never gets there."""
+
+    def __init__(self, fail_first=0, status=None, gather=0, gather_timeout=20.0, language="english"):
+        self.fail_first, self.status, self.language = fail_first, status, language
+        self.gather, self.gather_timeout = gather, gather_timeout
         self.requests: list[dict] = []
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()
         self.active = self.max_active = 0
         stand_in = self
 
@@ -332,8 +370,11 @@ class StandIn:
                     for p in msg.iter_parts()}
             headers = {k.lower(): v for k, v in h.headers.items()}
             self.requests.append({"path": h.path, "headers": headers, "form": form})
+            self.lock.notify_all()
+            # Held until enough are in flight; once they were (or after one timeout), nothing more is held.
+            if not self.lock.wait_for(lambda: self.max_active >= self.gather, timeout=self.gather_timeout):
+                self.gather = 0
         try:
-            time.sleep(self.delay)
             if self.status or n < self.fail_first:
                 code = self.status or 503
                 h.send_response(code)
@@ -383,7 +424,7 @@ def openai_agent(url, **kw) -> AsrAgent:
 
 def test_openai_backend_retries_pipelines_with_a_bound_and_tiles_the_audio(stand_in, libri):
     _, pcm = libri
-    server = stand_in(fail_first=2, delay=0.3)
+    server = stand_in(fail_first=2, gather=2)
     # VAD off: each request carries its whole region, so the received files must add up to the audio exactly.
     agent = openai_agent(server.url, window=2.0, vad=False, max_concurrency=2)
     pieces = chunks(pcm, 2.0)
@@ -398,7 +439,7 @@ def test_openai_backend_retries_pipelines_with_a_bound_and_tiles_the_audio(stand
             received.append(w.getnframes())
     assert sum(received) == len(pcm) // 2  # regions tile the audio: no sample sent twice or never
     assert len(ok) >= 4  # several regions, so several could be in flight
-    assert server.max_active == 2  # pipelined, and never beyond max_concurrency
+    assert server.max_active == 2  # pipelined (two gathered at the server), and never beyond max_concurrency
     first = server.requests[0]
     assert first["path"] == "/v1/audio/transcriptions"
     assert first["headers"]["authorization"] == "Bearer test-key"
