@@ -26,18 +26,44 @@ class CountingDetector:
         return [Detections(batch.video_id, batch.index, batch.start, batch.end, self.model_id, [], last=batch.last)]
 
 
+class HandOffIngest(IngestAgent):
+    """The real ingest agent that sets `handed` once it has handed `n` scenes to the runtime (its generator is
+    resumed only after the runtime took the record), or when it ends."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n, self.handed = n, threading.Event()
+
+    def process(self, request):
+        count = 0
+        try:
+            for record in super().process(request):
+                yield record
+                count += isinstance(record, Scene)
+                if count >= self.n:
+                    self.handed.set()
+        finally:
+            self.handed.set()
+
+
 class BatchingCaptioner:
+    """Its first call is held until `hold` is set: scenes arriving meanwhile wait in its queue, so the next call
+    gets a batch of several, however fast or slow decoding is on this machine."""
     name, model_id = "captioner", "stand-in-vlm"
     max_batch, batch_wait = 4, 0.5
 
-    def __init__(self):
+    def __init__(self, hold: threading.Event | None = None):
         self.batches = []
         self.threads = set()
+        self.hold = hold
+        self.held = None
 
     def setup(self): ...
     def close(self): ...
 
     def process_batch(self, scenes: list[Scene]):
+        if self.hold is not None and self.held is None:
+            self.held = self.hold.wait(timeout=60)  # a guard: a runtime that never queues fails the test, not hangs
         self.batches.append([s.index for s in scenes])
         self.threads.add(threading.current_thread().name)
         return [VlmCaption(s.video_id, s.index, s.start, s.end, f"scene {s.index} with {len(s.keyframes)} frames",
@@ -45,8 +71,8 @@ class BatchingCaptioner:
                 for s in scenes]
 
 
-def run(processors, uri=None):
-    pipe = EmbeddedPipeline(IngestAgent(), processors, queue_size=2)
+def run(processors, uri=None, ingest=None):
+    pipe = EmbeddedPipeline(ingest or IngestAgent(), processors, queue_size=2)
     pipe.setup()
     out = []
     try:
@@ -57,11 +83,16 @@ def run(processors, uri=None):
 
 
 def test_captions_are_batched_and_joined_in_order():
-    cap = BatchingCaptioner()
-    result, out = run({"captioner": cap})
+    # While the first call is held, ingest hands over scenes 0-2: one is in the call, the rest wait in the
+    # captioner's queue (size 2), so a later call (or the first) has more than one.
+    ingest = HandOffIngest(3)
+    cap = BatchingCaptioner(hold=ingest.handed)
+    result, out = run({"captioner": cap}, ingest=ingest)
+    assert cap.held
     assert [c.index for c in out] == list(range(6))
     assert all(c.caption == f"scene {c.index} with 2 frames" and c.captioner == "stand-in-vlm" for c in out)
-    assert sum(len(b) for b in cap.batches) == 6 and max(len(b) for b in cap.batches) > 1
+    assert sorted(i for b in cap.batches for i in b) == list(range(6)) and max(len(b) for b in cap.batches) > 1
+    assert all(len(b) <= cap.max_batch for b in cap.batches)
     assert cap.threads and all(t.startswith("captioner") for t in cap.threads)  # off the event loop
     assert result.calls["captioner"] == 6 and result.scenes == 6 and result.duration == 10.0
     summary = result.summary()
