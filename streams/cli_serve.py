@@ -14,6 +14,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from streams.serve import ServeSettings, serve
+
+    settings = ServeSettings(db=Path(args.db), out=Path(args.out), agents=args.agents, options=args.option or [],
+                             queue_size=args.queue_size, broker=args.broker, prefix=args.prefix,
+                             keep_videos=args.keep)
+    return serve(settings, host=args.host, port=args.port)
+
+
 def add_commands(sub) -> None:
     r = sub.add_parser(
         "report", help="(re)build report.html of a `scenestream run --out` folder",
@@ -27,6 +38,31 @@ def add_commands(sub) -> None:
     r.add_argument("--width", type=int, default=160, help="picture width in px (default 160)")
     r.add_argument("--no-thumbnails", action="store_true", help="no pictures (nothing decoded)")
     r.set_defaults(func=cmd_report)
+
+    s = sub.add_parser(
+        "serve", help="a live page and HTTP API: submit videos, watch scenes arrive, search, open reports",
+        description="Serve http://HOST:PORT/: submit a path or URI, watch each scene's record arrive with its "
+                    "picture as soon as it is final (server-sent events, /api/events), search the scenes "
+                    "(/api/search?q=...), open each run's report (/runs/VIDEO_ID/report.html). Videos run in this "
+                    "process (embedded runtime, one at a time, models loaded once) unless a Kafka broker is "
+                    "configured (--broker or $SCENESTREAM_BROKER): then they are submitted to the Kafka workers and "
+                    "followed on the captions topic. Every completed scene goes into the index --db. /healthz; "
+                    "/metrics for Prometheus (scenestream_*).")
+    s.add_argument("--db", required=True, metavar="PATH", help="the scene index (SQLite; made if missing)")
+    s.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    s.add_argument("--out", default="out", metavar="DIR",
+                   help="run folders, one per video: DIR/VIDEO_ID/{captions.jsonl,summary.json,report.html,...} "
+                        "(default ./out)")
+    s.add_argument("--agents", metavar="LIST", help="embedded: the agents to run (as `scenestream run --agents`)")
+    s.add_argument("--option", "-o", action="append", metavar="KEY=VALUE",
+                   help="embedded: an option, as `scenestream run -o` (ingest's KEY=VALUE, an agent's AGENT.KEY=VALUE)")
+    s.add_argument("--queue-size", type=int, default=8, help="embedded: records buffered between stages (default 8)")
+    s.add_argument("--broker", help="Kafka bootstrap servers: run videos on the Kafka workers (default: "
+                                    "$SCENESTREAM_BROKER; unset: embedded)")
+    s.add_argument("--prefix", help="Kafka topic prefix (default: $SCENESTREAM_PREFIX or 'scenestream.')")
+    s.add_argument("--keep", type=int, default=20, help="videos whose events the page can replay (default 20)")
+    s.set_defaults(func=cmd_serve)
 
 
 __all__ = ["add_commands"]

@@ -3,12 +3,8 @@ six scenes (ground truth: cuts at 1.20, 3.04, 5.48, 7.48, 9.68 s) with pictures 
 `scenestream report`; untrusted text escaped; older records (no on-screen text) still shown."""
 from __future__ import annotations
 
-import base64
-import io
 import shutil
 
-import av
-import numpy as np
 import orjson
 import pytest
 from PIL import Image
@@ -17,6 +13,7 @@ from streams.cli import main
 from streams.outputs.report import write_report
 from tests.media import bikes
 from tests.outputs.browser import dump_dom, parse, screenshot
+from tests.outputs.pictures import check_picture, frames_160
 
 CUTS = [0.0, 1.2, 3.04, 5.48, 7.48, 9.68, 10.0]
 
@@ -30,18 +27,6 @@ def bikes_run(tmp_path_factory):
 
 def _records(folder):
     return [orjson.loads(line) for line in (folder / "captions.jsonl").read_bytes().splitlines() if line.strip()]
-
-
-def _frames_160(path):
-    """Every frame of the video, decoded in order and scaled as the report scales them."""
-    with av.open(str(path)) as c:
-        return [np.asarray(f.to_image().resize((160, 68), Image.Resampling.BILINEAR), dtype=float)
-                for f in c.decode(video=0)]
-
-
-def _jpeg_of(src: str) -> Image.Image:
-    assert src.startswith("data:image/jpeg;base64,"), src[:40]
-    return Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
 
 
 @pytest.mark.slow
@@ -72,17 +57,11 @@ def test_bikes_report_in_chromium(bikes_run, tmp_path):
     assert [round(float(s.attrs["data-end"]), 2) for s in scenes] == CUTS[1:]
     assert len(section.find_all("a", "seg")) == 6  # the timeline
 
-    frames = _frames_160(bikes())
+    frames = frames_160(bikes())
     for scene, rec in zip(scenes, records):
         assert rec["caption"] in scene.all_text()
         [img] = scene.find_all("img", "thumb")
-        pic = np.asarray(_jpeg_of(img.attrs["src"]).convert("RGB"), dtype=float)
-        assert pic.shape == (68, 160, 3)
-        # The picture is the scene's first keyframe: the frame at that time, not the previous shot's last frame.
-        i = round(rec["keyframe_times"][0] * 25)
-        assert np.abs(pic - frames[i]).mean() < 8
-        if i > 0:
-            assert np.abs(pic - frames[i - 1]).mean() > 25
+        check_picture(img.attrs["src"], rec, frames)
         for label in rec["objects"]:
             assert label in scene.all_text()
 

@@ -1,0 +1,652 @@
+"""`scenestream serve`: a live page and an HTTP API over the pipeline (FastAPI + uvicorn).
+
+- `POST /api/videos {"source": PATH_OR_URI}` runs a video: in this process (the embedded runtime, one video at a
+  time in a background thread, models loaded once) or, when a broker is configured, by publishing a VideoRequest to
+  Kafka as `scenestream submit` does and following the captions and video-events topics.
+- `GET /api/events[?video=ID][&until=done]`: server-sent events, `scene` (the SceneCaption record and a picture)
+  as each scene is final and `video` (accepted, progress, done, failed, ...). A client that connects late first gets
+  what the server holds of each video (`"replay": true`), then the live events, so the page never misses a scene.
+- `GET /api/search?q=...`: the scene index (streams/outputs/index.py); every completed scene goes into it.
+- `/runs/ID/report.html`: each embedded run writes a `scenestream run`-style folder under `--out` (captions.jsonl,
+  summary.json, subtitles, report.html), served as static files.
+- `/healthz`, and `/metrics` for Prometheus (streams/metrics.py; this app's own registry).
+- `/`: the live page (one HTML file with inline JS, no build step).
+
+Pictures on the live page: in embedded mode they come from the run itself (the ingest's keyframe JPEGs of each
+Scene, shrunk to 160 px, held until that scene's record is out); in Kafka mode the server decodes the video at the
+scene's first keyframe (it must be able to read the URI), as the report does.
+
+Bounded memory: the server keeps the events of the last `keep_videos` videos (a scene's event is its record and a
+~3 KB picture); a subscriber that falls more than `SUBSCRIBER_QUEUE` events behind is disconnected (its browser
+reconnects and replays)."""
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import queue
+import re
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from agents.errors import ConfigError, InputError
+from streams.metrics import CONTENT_TYPE_LATEST, Metrics
+from streams.outputs.thumbnails import WIDTH, VideoFrames, data_uri, scene_time, shrink
+
+SUBSCRIBER_QUEUE = 2000
+KEEPALIVE_SECONDS = 15.0
+VIDEO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")  # also a folder name under --out
+FINAL = ("done", "failed")
+
+
+@dataclass
+class ServeSettings:
+    db: Path
+    out: Path = Path("out")
+    agents: str | None = None  # embedded: comma-separated agents (default: as `scenestream run`)
+    options: list[str] = field(default_factory=list)  # embedded: -o KEY=VALUE / AGENT.KEY=VALUE
+    queue_size: int = 8
+    broker: str | None = None  # Kafka mode when set (or SCENESTREAM_BROKER)
+    prefix: str | None = None
+    keep_videos: int = 20
+    thumb_width: int = WIDTH
+
+    @property
+    def kafka(self) -> bool:
+        return bool(self.broker)
+
+
+def _video_id(source: str) -> str:
+    from streams.cli_kafka import new_video_id  # a fresh id per submission (a finished id is not run again)
+
+    vid = re.sub(r"[^A-Za-z0-9._-]", "_", new_video_id(source)).lstrip("._-")
+    return vid or "video"
+
+
+# ------------------------------------------------------------------ the events the server has seen
+
+
+@dataclass
+class _Video:
+    video_id: str
+    uri: str
+    status: str = "queued"
+    submitted_at: float = field(default_factory=time.time)
+    duration: float | None = None
+    position: float = 0.0
+    message: str = ""
+    report: str | None = None
+    scenes: dict[int, dict] = field(default_factory=dict)  # index -> the scene event
+    events: list[dict] = field(default_factory=list)  # lifecycle events, in order
+
+    def view(self) -> dict:
+        return {"video_id": self.video_id, "uri": self.uri, "status": self.status, "duration": self.duration,
+                "position": self.position, "scenes": len(self.scenes), "message": self.message,
+                "report": self.report, "submitted_at": self.submitted_at}
+
+
+class Hub:
+    """What the server knows of each video, and the live subscribers. `publish` may be called from any thread; the
+    subscribers' queues live on the server's event loop."""
+
+    def __init__(self, keep_videos: int = 20, metrics: Metrics | None = None):
+        self.keep = keep_videos
+        self.metrics = metrics
+        self.lock = threading.Lock()
+        self.videos: collections.OrderedDict[str, _Video] = collections.OrderedDict()
+        self.subscribers: dict[asyncio.Queue, str | None] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.seq = 0
+        self.changed = threading.Condition(self.lock)
+
+    def video(self, video_id: str) -> _Video | None:
+        with self.lock:
+            return self.videos.get(video_id)
+
+    def views(self) -> list[dict]:
+        with self.lock:
+            return [v.view() for v in reversed(self.videos.values())]
+
+    def _new(self, video_id: str, uri: str) -> _Video:
+        """Under the lock: a new video, the oldest forgotten beyond `keep`."""
+        self.videos.pop(video_id, None)
+        video = self.videos[video_id] = _Video(video_id, uri)
+        while len(self.videos) > self.keep:
+            self.videos.popitem(last=False)
+        return video
+
+    def add_video(self, video_id: str, uri: str) -> None:
+        with self.lock:
+            self._new(video_id, uri)
+        self.publish_video(video_id, "queued", uri=uri)
+
+    def _publish(self, event: dict) -> None:
+        """Under the lock: number the event and hand it to every subscriber of its video."""
+        self.seq += 1
+        event["seq"] = self.seq
+        for q, only in list(self.subscribers.items()):
+            if only is None or only == event["video_id"]:
+                self.loop.call_soon_threadsafe(self._deliver, q, event)
+        self.changed.notify_all()
+
+    def _deliver(self, q: asyncio.Queue, event: dict) -> None:
+        if q not in self.subscribers:
+            return
+        if q.qsize() >= SUBSCRIBER_QUEUE:  # a client this far behind is dropped; it reconnects and replays
+            self.subscribers.pop(q, None)
+            q.put_nowait(None)
+            return
+        q.put_nowait(event)
+
+    def publish_scene(self, record: dict, thumb: bytes | None) -> bool:
+        """A final scene record; False if the server already had this exact record (a replay)."""
+        vid = str(record["video_id"])
+        event = {"type": "scene", "video_id": vid, "record": record, "thumb": data_uri(thumb)}
+        with self.lock:
+            video = self.videos.get(vid)
+            if video is None:  # Kafka mode: a video submitted elsewhere
+                video = self._new(vid, "")
+            old = video.scenes.get(int(record["index"]))
+            if old is not None and old["record"] == record:
+                return False
+            video.scenes[int(record["index"])] = event
+            if video.status == "queued":
+                video.status = "running"
+            self._publish(event)
+        return True
+
+    def publish_video(self, video_id: str, kind: str, **fields: Any) -> None:
+        event = {"type": "video", "video_id": video_id, "kind": kind, "time": time.time(),
+                 **{k: v for k, v in fields.items() if v is not None}}
+        with self.lock:
+            video = self.videos.get(video_id)
+            if video is None:
+                video = self._new(video_id, fields.get("uri") or "")
+            if video.status in FINAL and kind not in FINAL:
+                return  # a late `ingested` after the joiner's `done` (Kafka) says nothing new
+            if kind in FINAL or kind in ("queued", "running", "accepted"):
+                video.status = "running" if kind == "accepted" else kind
+            if fields.get("uri"):
+                video.uri = fields["uri"]
+            if fields.get("duration") is not None:
+                video.duration = fields["duration"]
+            if fields.get("position") is not None:
+                video.position = fields["position"]
+            video.message = fields.get("message") or video.message
+            video.report = fields.get("report") or video.report
+            if kind != "progress" or not video.events or video.events[-1]["kind"] != "progress":
+                video.events.append(event)
+            else:
+                video.events[-1] = event  # only the latest progress is worth a replay
+            self._publish(event)
+
+    def subscribe(self, video_id: str | None) -> tuple[asyncio.Queue, list[dict]]:
+        """A live queue and, taken under the same lock (no gap, no duplicate), the replay of what is held."""
+        q: asyncio.Queue = asyncio.Queue()
+        with self.lock:
+            replay = []
+            for v in self.videos.values():
+                if video_id is None or v.video_id == video_id:
+                    final = [e for e in v.events if e["kind"] in FINAL]
+                    replay += [e for e in v.events if e["kind"] not in FINAL]
+                    replay += [v.scenes[i] for i in sorted(v.scenes)]
+                    replay += final  # a page replaying a finished video sees its scenes, then `done`
+            self.subscribers[q] = video_id
+        return q, replay
+
+    def unsubscribe(self, q: asyncio.Queue) -> None:
+        with self.lock:
+            self.subscribers.pop(q, None)
+
+    def wait_final(self, video_id: str, timeout: float) -> str | None:
+        """Block (a worker thread) until the video is done or failed; its status, or None on timeout."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while True:
+                video = self.videos.get(video_id)
+                if video is not None and video.status in FINAL:
+                    return video.status
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.changed.wait(left)
+
+
+# ------------------------------------------------------------------ the index, fed in its own thread
+
+
+class Indexer:
+    """Completed scenes into the SceneIndex, off the pipeline's threads (embedding takes tens of ms a scene)."""
+
+    def __init__(self, db: Path):
+        from streams.outputs.index import SceneIndex
+
+        self.index = SceneIndex(db)
+        self.queue: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._loop, name="indexer", daemon=True)
+        self.thread.start()
+
+    def add(self, record: dict) -> None:
+        self.queue.put(record)
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self.queue.get()]
+            while len(batch) < 64:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            if None in batch:
+                batch = [r for r in batch if r is not None]
+                self._add(batch)
+                return
+            self._add(batch)
+
+    def _add(self, batch: list[dict]) -> None:
+        if not batch:
+            return
+        try:
+            self.index.add_many(batch)
+        except Exception as exc:  # noqa: BLE001 - an index failure must not stop the live page
+            print(f"scenestream: index: {len(batch)} scenes not indexed ({type(exc).__name__}: {exc})",
+                  file=sys.stderr)
+        finally:
+            for _ in batch:
+                self.queue.task_done()
+
+    def join(self) -> None:
+        """Wait until every scene handed over so far is indexed."""
+        self.queue.join()
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout=30)
+        self.index.close()
+
+
+# ------------------------------------------------------------------ embedded runner
+
+
+class _TapIngest:
+    """The ingest agent, with each Scene's first keyframe kept as a small picture until its record is out."""
+
+    def __init__(self, ingest, width: int):
+        self.ingest = ingest
+        self.width = width
+        self.pictures: dict[tuple[str, int], bytes] = {}
+
+    def __getattr__(self, name: str):
+        return getattr(self.ingest, name)
+
+    def process(self, request):
+        from schemas import Scene
+
+        for record in self.ingest.process(request):
+            if isinstance(record, Scene) and record.keyframes:
+                try:
+                    self.pictures[(record.video_id, int(record.index))] = shrink(record.keyframes[0].jpeg, self.width)
+                except OSError as exc:
+                    print(f"scenestream: no picture for {record.key}: {exc}", file=sys.stderr)
+            yield record
+
+
+class EmbeddedRunner:
+    """Runs submitted videos one at a time in a background thread, through one EmbeddedPipeline whose models are
+    loaded on the first video and kept."""
+
+    def __init__(self, settings: ServeSettings, hub: Hub, indexer: Indexer, metrics: Metrics):
+        from agents.options import parse_pairs
+        from streams import table
+
+        self.s, self.hub, self.indexer, self.metrics = settings, hub, indexer, metrics
+        self.names = table.parse_agents(settings.agents)
+        # Options checked now, before the server starts: a typo is one line at start-up, not a failed video later.
+        self.per_agent = parse_pairs(settings.options, ["ingest", *table.names()], default_agent="ingest")
+        from agents.ingest import IngestSettings
+
+        IngestSettings().with_options(self.per_agent.get("ingest", {}))
+        self.queue: queue.Queue = queue.Queue()
+        self.pipeline = None
+        self.tap: _TapIngest | None = None
+        self.thread = threading.Thread(target=self._loop, name="embedded-runner", daemon=True)
+        self.thread.start()
+
+    def submit(self, source: str, video_id: str) -> None:
+        from agents.ingest import resolve
+
+        resolve(source)  # a missing path or a bad URI: 400 now, one line
+        self.hub.add_video(video_id, source)
+        self.queue.put((source, video_id))
+
+    def _build(self):
+        from agents.ingest import IngestAgent, IngestSettings
+        from streams import table
+        from streams.embedded import EmbeddedPipeline
+
+        processors = {n: table.build(n, self.per_agent.get(n, {})) for n in self.names}
+        self.tap = _TapIngest(IngestAgent(IngestSettings()), self.s.thumb_width)
+        pipeline = EmbeddedPipeline(self.tap, processors, queue_size=self.s.queue_size, metrics=self.metrics)
+        pipeline.setup()
+        return pipeline
+
+    def _loop(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            source, video_id = item
+            try:
+                if self.pipeline is None:
+                    self.pipeline = self._build()
+                self._run(source, video_id)
+            except Exception as exc:  # noqa: BLE001 - one video's failure never stops the server
+                traceback.print_exc()
+                self.hub.publish_video(video_id, "failed", code="internal",
+                                       message=f"{type(exc).__name__}: {exc}".splitlines()[0])
+
+    def _run(self, source: str, video_id: str) -> None:
+        from schemas import VideoRequest, dumps
+        from streams.outputs import write_run_outputs
+
+        out = self.s.out / video_id
+        out.mkdir(parents=True, exist_ok=True)
+        request = VideoRequest(video_id, source, self.per_agent.get("ingest", {}), time.time())
+        self.hub.publish_video(video_id, "running")
+        with open(out / "captions.jsonl", "wb") as sink:
+            def on_caption(rec) -> None:
+                line = dumps(rec)
+                sink.write(line + b"\n")
+                sink.flush()
+                record = orjson.loads(line)  # the record as the file and the topic have it
+                self.hub.publish_scene(record, self.tap.pictures.pop((rec.video_id, int(rec.index)), None))
+                self.indexer.add(record)
+
+            def on_event(ev) -> None:
+                if ev.kind in FINAL:
+                    return  # published below, once the run's files are written
+                self.hub.publish_video(video_id, ev.kind, duration=ev.duration, position=ev.position,
+                                       message=ev.message or None)
+
+            result = self.pipeline.run(request, on_caption, on_event)
+        for key in [k for k in self.tap.pictures if k[0] == video_id]:
+            self.tap.pictures.pop(key)  # scenes that never became records
+        summary = result.summary()
+        (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
+        write_run_outputs(out)
+        report = f"/runs/{video_id}/report.html" if (out / "report.html").is_file() else None
+        if result.failed:
+            self.hub.publish_video(video_id, "failed", code=result.failed.code, message=result.failed.message,
+                                   report=report)
+        else:
+            self.hub.publish_video(video_id, "done", scenes=result.scenes, duration=result.duration, report=report)
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout=5)
+        if self.pipeline is not None and not self.thread.is_alive():
+            self.pipeline.close()
+
+
+# ------------------------------------------------------------------ Kafka runner
+
+
+class KafkaRunner:
+    """Submits to Kafka and follows the captions and video-events topics (from their ends when the server starts,
+    without a consumer group: any number of servers can watch)."""
+
+    def __init__(self, settings: ServeSettings, hub: Hub, indexer: Indexer, metrics: Metrics):
+        from streams.kafka.settings import KafkaSettings
+
+        self.s, self.hub, self.indexer, self.metrics = settings, hub, indexer, metrics
+        self.kafka = KafkaSettings.from_env(broker=settings.broker, prefix=settings.prefix)
+        self.frames: dict[str, VideoFrames] = {}
+        self.task: asyncio.Task | None = None
+        self.ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self._follow())
+
+    async def submit_async(self, source: str, video_id: str) -> None:
+        from streams.kafka.client import make_request, submit
+
+        self.hub.add_video(video_id, source)
+        await submit(self.kafka, make_request(source, video_id, {}))
+
+    async def _follow(self) -> None:
+        from aiokafka import AIOKafkaConsumer
+        from schemas import VideoEvent, loads
+        from streams.kafka.admin import ensure_topics
+
+        await ensure_topics(self.kafka)
+        consumer = AIOKafkaConsumer(
+            self.kafka.topic("captions"), self.kafka.topic("video-events"), bootstrap_servers=self.kafka.broker,
+            group_id=None, enable_auto_commit=False, auto_offset_reset="latest", isolation_level="read_committed",
+            client_id="scenestream-serve", max_partition_fetch_bytes=self.kafka.max_message_bytes,
+            **self.kafka.aiokafka_auth())
+        await consumer.start()
+        try:
+            while not consumer.assignment():
+                await asyncio.sleep(0.05)
+            for tp in consumer.assignment():
+                await consumer.position(tp)  # pin the start offsets before anything is submitted
+            self.ready.set()
+            captions = self.kafka.topic("captions")
+            while True:
+                batches = await consumer.getmany(timeout_ms=500, max_records=200)
+                for tp, messages in batches.items():
+                    for m in messages:
+                        if m.value is None:
+                            continue
+                        try:
+                            if tp.topic == captions:
+                                await self._scene(orjson.loads(m.value))
+                            else:
+                                self._event(loads(VideoEvent, m.value))
+                        except (ValueError, KeyError, TypeError) as exc:
+                            print(f"scenestream: serve: skipped a record of {tp.topic} ({exc})", file=sys.stderr)
+        finally:
+            await consumer.stop()
+
+    async def _scene(self, record: dict) -> None:
+        vid = str(record["video_id"])
+        video = self.hub.video(vid)
+        uri = video.uri if video else ""
+        frames = self.frames.get(vid)
+        if frames is None and uri:
+            frames = self.frames[vid] = VideoFrames(uri, self.s.thumb_width)
+        thumb = await asyncio.to_thread(frames.at, scene_time(record)) if frames else None
+        if self.hub.publish_scene(record, thumb):
+            self.metrics.scene_emitted()
+            self.indexer.add(record)
+
+    def _event(self, ev) -> None:
+        if ev.kind in FINAL:
+            self.metrics.video_status(ev.kind)
+            frames = self.frames.pop(ev.video_id, None)
+            if frames:
+                frames.close()
+        elif ev.kind == "accepted":
+            self.metrics.video_status("running")
+        self.hub.publish_video(ev.video_id, ev.kind, uri=ev.uri or None, duration=ev.duration,
+                               position=ev.position, message=ev.message or None)
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+            try:
+                await self.task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - shutting down
+                pass
+        for frames in self.frames.values():
+            frames.close()
+
+
+# ------------------------------------------------------------------ the app
+
+
+class Submission(BaseModel):
+    source: str  # a path or URI
+    video_id: str | None = None  # default: the file name, a hash of the source and a random part
+
+
+def create_app(settings: ServeSettings, metrics: Metrics | None = None):
+    from contextlib import asynccontextmanager
+
+    import jinja2
+
+    metrics = metrics or Metrics()
+    settings.out = Path(settings.out).expanduser()
+    settings.out.mkdir(parents=True, exist_ok=True)
+    hub = Hub(settings.keep_videos, metrics)
+    state: dict[str, Any] = {}
+    env = jinja2.Environment(loader=jinja2.PackageLoader("streams.outputs", "templates"), autoescape=True)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        hub.loop = asyncio.get_running_loop()
+        indexer = state["indexer"] = Indexer(settings.db)
+        if settings.kafka:
+            runner = state["runner"] = KafkaRunner(settings, hub, indexer, metrics)
+            await runner.start()
+        else:
+            runner = state["runner"] = EmbeddedRunner(settings, hub, indexer, metrics)
+        try:
+            yield
+        finally:
+            if settings.kafka:
+                await runner.stop()
+            else:
+                runner.close()
+            indexer.close()
+
+    app = FastAPI(title="scenestream", lifespan=lifespan)
+    app.state.hub = hub
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.parts = state
+
+    @app.get("/", response_class=HTMLResponse)
+    def page(video: str | None = None, until: str | None = None):
+        return env.get_template("live.html.j2").render(video=video or "", until=until or "",
+                                                        mode="kafka" if settings.kafka else "embedded")
+
+    @app.get("/healthz")
+    def healthz():
+        with hub.lock:
+            n, subs = len(hub.videos), len(hub.subscribers)
+        return {"status": "ok", "mode": "kafka" if settings.kafka else "embedded", "videos": n, "subscribers": subs}
+
+    @app.get("/metrics")
+    def prometheus():
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/api/videos", status_code=202)
+    async def submit(body: Submission):
+        source = body.source.strip()
+        if not source:
+            raise HTTPException(400, "the source is empty")
+        video_id = body.video_id or _video_id(source)
+        if not VIDEO_ID.match(video_id):
+            raise HTTPException(400, "video_id: letters, digits, '.', '_' and '-' only, at most 100")
+        runner = state["runner"]
+        try:
+            if settings.kafka:
+                await runner.submit_async(source, video_id)
+            else:
+                runner.submit(source, video_id)
+        except (InputError, ConfigError) as exc:
+            raise HTTPException(400, str(exc)) from None
+        return {"video_id": video_id, "status": "queued", "events": f"/api/events?video={video_id}"}
+
+    @app.get("/api/videos")
+    def videos():
+        return hub.views()
+
+    @app.get("/api/videos/{video_id}")
+    def video(video_id: str):
+        v = hub.video(video_id)
+        if v is None:
+            raise HTTPException(404, f"no video {video_id} on this server")
+        return v.view()
+
+    @app.get("/api/videos/{video_id}/wait")
+    async def wait(video_id: str, timeout: float = 600.0):
+        """Answers once the video is done or failed (or after `timeout` s): `{"status": ...}`."""
+        status = await asyncio.to_thread(hub.wait_final, video_id, min(timeout, 3600.0))
+        return JSONResponse({"video_id": video_id, "status": status or "timeout"})
+
+    @app.get("/api/events")
+    async def events(request: Request, video: str | None = None, until: str | None = None):
+        q, replay = hub.subscribe(video)
+
+        async def stream():
+            try:
+                yield "retry: 2000\n\n"
+                pending = [{**e, "replay": True} for e in replay]
+                while True:
+                    for event in pending:
+                        yield f"id: {event['seq']}\nevent: {event['type']}\ndata: {orjson.dumps(event).decode()}\n\n"
+                        if until == "done" and video and event["type"] == "video" and event["kind"] in FINAL:
+                            return
+                    try:
+                        event = await asyncio.wait_for(q.get(), KEEPALIVE_SECONDS)
+                    except asyncio.TimeoutError:
+                        if await request.is_disconnected():
+                            return
+                        yield ": keep-alive\n\n"
+                        pending = []
+                        continue
+                    if event is None:  # dropped for falling behind
+                        return
+                    pending = [event]
+            finally:
+                hub.unsubscribe(q)
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.get("/api/search")
+    async def search(q: str, k: int = 10):
+        if not q.strip():
+            raise HTTPException(400, "empty query")
+        hits = await asyncio.to_thread(state["indexer"].index.search, q, max(1, min(k, 100)))
+        for h in hits:
+            folder = settings.out / h["video_id"]
+            if VIDEO_ID.match(h["video_id"]) and (folder / "report.html").is_file():
+                h["report"] = f"/runs/{h['video_id']}/report.html#v0-s{h['index']}"
+        return hits
+
+    @app.get("/api/runs")
+    def runs():
+        found = sorted((p for p in settings.out.glob("*/report.html")), key=lambda p: -p.stat().st_mtime)
+        return [{"video_id": p.parent.name, "report": f"/runs/{p.parent.name}/report.html"} for p in found[:200]]
+
+    app.mount("/runs", StaticFiles(directory=settings.out, html=True, check_dir=False), name="runs")
+    return app
+
+
+def serve(settings: ServeSettings, host: str = "127.0.0.1", port: int = 8000) -> int:
+    import uvicorn
+
+    if not settings.broker and os.environ.get("SCENESTREAM_BROKER"):
+        settings.broker = os.environ["SCENESTREAM_BROKER"]
+    app = create_app(settings)
+    print(f"scenestream: serving on http://{host}:{port}/ ({'kafka ' + settings.broker if settings.kafka else 'embedded'};"
+          f" index {settings.db}; runs in {settings.out})", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+    return 0
+
+
+__all__ = ["EmbeddedRunner", "Hub", "KafkaRunner", "ServeSettings", "create_app", "serve"]
