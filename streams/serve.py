@@ -417,6 +417,13 @@ class KafkaRunner:
 
     async def start(self) -> None:
         self.task = asyncio.create_task(self._follow())
+        self.task.add_done_callback(self._ended)
+
+    @staticmethod
+    def _ended(task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:  # e.g. the broker unreachable: say so, once
+            exc = task.exception()
+            print(f"scenestream: serve: stopped following Kafka ({type(exc).__name__}: {exc})", file=sys.stderr)
 
     async def submit_async(self, source: str, video_id: str) -> None:
         from streams.kafka.client import make_request, submit

@@ -222,3 +222,64 @@ def test_hub_replays_without_gaps_or_repeats():
         hub.unsubscribe(q)
     finally:
         hub.loop.close()
+
+
+@pytest.mark.kafka
+def test_kafka_mode_submits_a_request_and_follows_the_captions_topic(broker, tmp_path):
+    """With a broker, serve publishes the VideoRequest (as `scenestream submit`) and shows what the joiner writes to
+    the captions and video-events topics; here those records are produced by the test in the joiner's place."""
+    import uuid
+
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    from schemas import SceneCaption, VideoEvent, VideoRequest, dumps, loads
+    from streams.kafka.settings import KafkaSettings
+
+    prefix = f"serve-{uuid.uuid4().hex[:8]}."
+    kafka = KafkaSettings.from_env(broker=broker, prefix=prefix)
+    app = create_app(ServeSettings(db=tmp_path / "index.db", out=tmp_path / "runs", broker=broker, prefix=prefix),
+                     Metrics())
+    records = [SceneCaption("k1", 0, 0.0, 1.2, caption="a white sign on a pole", keyframe_times=[0.0, 0.64]),
+               SceneCaption("k1", 1, 1.2, 3.04, caption="a man walks past parked cars", keyframe_times=[1.2, 2.16])]
+
+    async def joiner_output() -> VideoRequest:
+        consumer = AIOKafkaConsumer(kafka.topic("videos"), bootstrap_servers=broker, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            request = loads(VideoRequest, (await asyncio.wait_for(consumer.getone(), 60)).value)
+        finally:
+            await consumer.stop()
+        producer = AIOKafkaProducer(bootstrap_servers=broker)
+        await producer.start()
+        try:
+            for rec in records:
+                await producer.send_and_wait(kafka.topic("captions"), dumps(rec), key=rec.key.encode())
+            done = VideoEvent("k1", "done", time=time.time(), counts={"scenes": 2})
+            await producer.send_and_wait(kafka.topic("video-events"), dumps(done), key=b"k1")
+        finally:
+            await producer.stop()
+        return request
+
+    with TestClient(app) as client:
+        runner = app.state.parts["runner"]
+        deadline = time.monotonic() + 60
+        while not runner.ready.is_set():  # the follower holds its start offsets
+            assert time.monotonic() < deadline, "the captions follower did not start"
+            time.sleep(0.1)
+        r = client.post("/api/videos", json={"source": str(bikes()), "video_id": "k1"})
+        assert r.status_code == 202
+        request = asyncio.run(joiner_output())
+        assert (request.video_id, request.uri) == ("k1", str(bikes()))
+        events = _events(client, "k1")
+        scenes = [e for k, e in events if k == "scene"]
+        assert [e["record"]["caption"] for e in scenes] == [r.caption for r in records]
+        assert events[-1][1]["kind"] == "done"
+        frames = frames_160(bikes())
+        for e in scenes:  # decoded from the source by the server, at each scene's first keyframe
+            check_picture(e["thumb"], e["record"], frames)
+        s = _samples(client.get("/metrics").text)
+        assert s[("scenestream_scenes_total", ())] == 2
+        assert s[("scenestream_videos_total", (("status", "done"),))] == 1
+        app.state.parts["indexer"].join()
+        hits = client.get("/api/search", params={"q": "someone walking beside cars", "k": 1}).json()
+        assert (hits[0]["video_id"], hits[0]["index"]) == ("k1", 1)
