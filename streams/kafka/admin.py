@@ -30,9 +30,22 @@ async def _start(client: AIOKafkaAdminClient, settings: KafkaSettings, timeout: 
                           f"({type(exc).__name__}: {exc}); start one with deploy/kafka/start") from None
 
 
+async def cluster_id(settings: KafkaSettings, timeout: float = 30.0) -> str:
+    """The id of the cluster the broker belongs to (KRaft formats a new one for fresh data)."""
+    client = admin_client(settings)
+    await _start(client, settings, timeout)
+    try:
+        return str((await client.describe_cluster()).get("cluster_id") or "unknown")
+    except KafkaError as exc:
+        raise ConfigError(f"Kafka admin request failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        await client.close()
+
+
 async def ensure_topics(settings: KafkaSettings, names: tuple[str, ...] | None = None, timeout: float = 30.0) -> None:
+    """Create the missing ones of `names` (without prefix, default all); check that the joiner's inputs are
+    co-partitioned."""
     names = all_topics() if names is None else names
-    """Create the missing ones of `names` (without prefix); check that the joiner's inputs are co-partitioned."""
     client = admin_client(settings)
     await _start(client, settings, timeout)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -11,7 +12,7 @@ import faust
 from agents.errors import ConfigError, InputError
 from agents.options import parse_pairs
 from streams import table
-from streams.kafka.admin import ensure_topics
+from streams.kafka.admin import cluster_id, ensure_topics
 from streams.kafka.settings import KafkaSettings
 
 def worker_agents() -> list[str]:
@@ -89,6 +90,13 @@ def run_worker(settings: KafkaSettings, agents: list[str], options: dict[str, di
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(ensure_topics(settings))
+    # Local state (the joiner's rocksdb table) is kept per cluster: state written against another cluster (a
+    # development broker restarted with fresh data) would have offsets beyond that topic's end, which faust refuses
+    # at start-up with ConsistencyError. Under its own cluster's directory a worker recovers from the changelog.
+    cid = loop.run_until_complete(cluster_id(settings))
+    state_dir = Path(settings.data_dir) / f"cluster-{cid}"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    settings = settings.with_(data_dir=str(state_dir))
     for proc in processors.values():  # models load once, before the worker joins the group
         proc.setup()
     try:
