@@ -159,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
                          description="The agent table: every model agent with its topics and SceneCaption fields.")
     ags.set_defaults(func=cmd_agents)
     from streams.cli_kafka import add_commands; add_commands(sub)  # noqa: E702 - Kafka mode: worker, submit, tail, status
+    from streams.bench_cmd import add_commands as bench; bench(sub)  # noqa: E702 - bench: pipeline against the libraries
     from streams.cli_outputs import add_commands as outputs; outputs(sub)  # noqa: E702 - export, index, search
     from streams.cli_serve import add_commands as serve; serve(sub)  # noqa: E702 - report, serve
     return parser
