@@ -32,8 +32,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from agents.ingest import IngestAgent, IngestSettings
     from agents.options import parse_pairs
     from schemas import VideoRequest, dumps
-    from streams import table
+    from streams import live, table
     from streams.embedded import EmbeddedPipeline
+    from streams.outputs import write_run_outputs
     from streams.report import ProgressView, summary_table
 
     out = Path(args.out)
@@ -41,7 +42,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # `agent.key=value` configures that agent; a plain `key=value` goes to ingest. Every option is checked here,
     # before anything loads: an unknown key or a bad value is one line naming it.
     per_agent = parse_pairs(args.option, ["ingest", *table.names()], default_agent="ingest")
-    from streams import live; source = live.open_source(args.source, args.live)  # noqa: E702 - flag, scheme or HTTP probe
+    source = live.open_source(args.source, args.live)  # live by flag, scheme or an HTTP probe
     per_agent = source.options(per_agent, names)  # a live source: latency defaults under the user's own options
     IngestSettings().with_options(per_agent.get("ingest", {}))
     processors = {n: table.build(n, per_agent.get(n, {})) for n in names}
@@ -74,7 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         pipeline.close()
     summary = {**result.summary(), "live": source.live}
     (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
-    from streams.outputs import write_run_outputs; write_run_outputs(out)  # noqa: E702 - captions.vtt/.srt beside the records
+    written = write_run_outputs(out)  # subtitles and report.html, made from captions.jsonl
     if result.failed:
         print(f"scenestream: {args.source}: {result.failed.message}", file=sys.stderr)
         return 1
@@ -82,6 +83,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         console = Console()
         console.print(summary_table(summary))
         console.print(f"captions: {captions_path}\nsummary:  {out / 'summary.json'}")
+        for path in written:
+            console.print(f"{path.suffix[1:] + ':':<9} {path}")
     return 0
 
 
