@@ -17,7 +17,7 @@ import time
 import zlib
 
 from schemas import Scene, SceneCaption, VideoEvent, loads
-from streams import table
+from streams import metrics, table
 from streams.joiner import Joiner, VideoJoin
 from streams.kafka.wiring import Wiring
 from streams.kafka.settings import joiner_inputs
@@ -89,9 +89,13 @@ class JoinRunner:
                 if isinstance(out, SceneCaption):
                     out.emitted_at = time.time()
                     await w.send("captions", out.key, out)
+                    metrics.scene_emitted()
                 else:
                     out.time = out.time or time.time()
                     await w.send("video-events", out.video_id, out)
+                    metrics.video_status(out.kind)
+        if isinstance(record, VideoEvent) and record.kind == "failed":
+            metrics.video_status("failed")
         return True
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import time
 from collections import defaultdict, deque
 from typing import Any
 
 from schemas import loads
-from streams import table
+from streams import metrics, table
 from streams.batch import batches, run_batch
 from streams.kafka.wiring import Wiring
 
@@ -87,7 +88,10 @@ class ModelRunner:
 
     async def handle(self, events: list, manual_acks: bool) -> None:
         loop = asyncio.get_running_loop()
+        t0 = time.perf_counter()
         outputs, keys = await loop.run_in_executor(self.executor, self._run, [e.value for e in events])
+        metrics.agent_busy(self.name, time.perf_counter() - t0)
+        metrics.queue_depth(self.name, len(self.pending))
         for e, key in zip(events, keys):
             if isinstance(key, str):
                 await self.wiring.dead_letter(self.source, e.key, e.value, key)
