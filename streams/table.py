@@ -17,23 +17,13 @@ from importlib import metadata
 from typing import Any, Callable
 
 from agents.errors import ConfigError
-from schemas import (
-    AudioChunk,
-    AudioTags,
-    Detections,
-    FrameBatch,
-    Scene,
-    SceneCaption,
-    SceneText,
-    Transcript,
-    VlmCaption,
-)
+from schemas import RECORDS_BY_TOPIC, SceneCaption
 from streams import fill
 
 log = logging.getLogger(__name__)
 
 # What ingest emits, by topic: the inputs an agent can read.
-INGEST_TOPICS: dict[str, type] = {"scenes": Scene, "audio": AudioChunk, "frames": FrameBatch}
+INGEST_TOPICS: dict[str, type] = {t: RECORDS_BY_TOPIC[t] for t in ("scenes", "audio", "frames")}
 PLUGINS_ENV = "SCENESTREAM_PLUGINS"
 ENTRY_POINTS = "scenestream.agents"
 
@@ -106,17 +96,24 @@ def _finish_offline_caption(rec: SceneCaption, outputs: list[dict]) -> None:
                                           rec.transcript.text, rec.end - rec.start, **kwargs)
 
 
-register(AgentSpec("asr", "agents.asr:AsrAgent", "audio", "transcripts", Transcript, "window", ("transcript",),
-                   fill.transcript, needs="audio", help="speech to text with word times (faster-whisper)"))
-register(AgentSpec("tagger", "agents.tagger:TaggerAgent", "audio", "audio-tags", AudioTags, "window",
-                   ("audio_events",), fill.audio_events, needs="audio", help="sound events (YAMNet / AST)"))
-register(AgentSpec("detector", "agents.detector:DetectorAgent", "frames", "detections", Detections, "window",
-                   ("objects", "tracks"), fill.tracks, needs="video", help="objects, tracked (YOLO + ByteTrack)"))
-register(AgentSpec("captioner", "agents.captioner:CaptionerAgent", "scenes", "vlm-captions", VlmCaption, "scene",
-                   ("caption", "captioner", "keyframe_times", "timings"), fill.caption, needs=None, batches=True,
-                   finish=_finish_offline_caption, help="a caption per scene (vision-language model)"))
-register(AgentSpec("ocr", "agents.ocr:OcrAgent", "scenes", "scene-text", SceneText, "scene", ("text",), fill.text,
-                   needs="video", default=True, help="on-screen text (RapidOCR, PP-OCRv4)"))
+def _builtin(name: str, build: str, input_topic: str, output_topic: str, covers: str, fields: tuple[str, ...],
+             fill_fn: Fill, **kw: Any) -> AgentSpec:
+    """A scenestream agent: its output record type is the one schemas/topics.py gives its topic."""
+    return register(AgentSpec(name, build, input_topic, output_topic, RECORDS_BY_TOPIC[output_topic], covers, fields,
+                              fill_fn, **kw))
+
+
+_builtin("asr", "agents.asr:AsrAgent", "audio", "transcripts", "window", ("transcript",), fill.transcript,
+         needs="audio", help="speech to text with word times (faster-whisper)")
+_builtin("tagger", "agents.tagger:TaggerAgent", "audio", "audio-tags", "window", ("audio_events",), fill.audio_events,
+         needs="audio", help="sound events (YAMNet / AST)")
+_builtin("detector", "agents.detector:DetectorAgent", "frames", "detections", "window", ("objects", "tracks"),
+         fill.tracks, needs="video", help="objects, tracked (YOLO + ByteTrack)")
+_builtin("captioner", "agents.captioner:CaptionerAgent", "scenes", "vlm-captions", "scene",
+         ("caption", "captioner", "keyframe_times", "timings"), fill.caption, batches=True,
+         finish=_finish_offline_caption, help="a caption per scene (vision-language model)")
+_builtin("ocr", "agents.ocr:OcrAgent", "scenes", "scene-text", "scene", ("text",), fill.text, needs="video",
+         help="on-screen text (RapidOCR, PP-OCRv4)")
 
 _plugins_loaded: set[str] = set()
 
