@@ -119,8 +119,8 @@ def record_cues(rec: dict) -> list[Cue]:
 
 
 def _merged_sounds(events: list[tuple[float, float, str, float]]) -> list[Cue]:
-    """Sound events (start, end, label, score) -> cues: events that overlap or touch (an event the joiner split at a
-    scene edge, several labels of one noise) make one cue naming the MAX_SOUND_LABELS likeliest labels, so the
+    """Sound events (start, end, label, score) -> cues: events that overlap or touch (several labels of one noise)
+    make one cue naming the MAX_SOUND_LABELS likeliest labels, so the
     screen does not fill with a stack of near-synonyms ([Alarm] [Buzzer] [Beep, bleep] ...)."""
     cues: list[Cue] = []
     group: dict[str, float] = {}
@@ -143,13 +143,24 @@ def _merged_sounds(events: list[tuple[float, float, str, float]]) -> list[Cue]:
     return cues
 
 
+def _joined_across_scenes(cues: list[Cue]) -> list[Cue]:
+    """A sound going on over a cut is in both scenes' records: the same cue text, touching, becomes one cue."""
+    out: list[Cue] = []
+    for c in sorted(cues, key=lambda c: (c.text, c.start)):
+        if out and out[-1].text == c.text and c.start <= out[-1].end + 0.05:
+            out[-1].end = max(out[-1].end, c.end)
+        else:
+            out.append(Cue(c.start, c.end, c.text, c.kind))
+    return out
+
+
 def cues_of(records: Iterable[dict]) -> list[Cue]:
     cues: list[Cue] = []
-    sounds: list[tuple[float, float, str, float]] = []
+    sounds: list[Cue] = []
     for rec in records:
         cues += record_cues(rec)
-        sounds += sound_events(rec)
-    cues += _merged_sounds(sounds)
+        sounds += _merged_sounds(sound_events(rec))  # grouped within a scene: a cut often changes the sound
+    cues += _joined_across_scenes(sounds)
     order = {"speech": 0, "sound": 1, "text": 2}
     return sorted(cues, key=lambda c: (c.start, order[c.kind], c.end))
 
