@@ -2,36 +2,17 @@
 from __future__ import annotations
 
 import datetime
-import os
-import platform
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    gpu = "no GPU"
-    try:
-        import torch
-        if torch.cuda.is_available():
-            gpu = torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
-    return f"{os.cpu_count()} cores ({cpu}){mem}, {gpu}, Python {platform.python_version()}, {platform.system()}"
+    from streams.bench_cmd import machine_facts  # one description of the machine, shared with `scenestream bench`
+
+    m = machine_facts()
+    mem = f", {m['memory_gib']:.0f} GiB RAM" if m["memory_gib"] else ""
+    return f"{m['cores']} cores ({m['cpu']}){mem}, {m['gpu'] or 'no GPU'}, Python {m['python']}, {m['system'].split()[0]}"
 
 
 def record(title: str, body: str) -> None:
