@@ -65,36 +65,78 @@ def test_bikes_gives_its_six_scenes_in_order_with_every_field(broker, prefix, tm
     assert last["kind"] == "done" and last["counts"] == {"scenes": 6}
 
 
+@pytest.fixture
+def gated(monkeypatch, tmp_path):
+    """Workers load the gate agent (tests/kafka/gate_agent.py); `shut()` makes the next WorkerProcess hold every
+    scene from index 2 on until `gate` (a file) exists, `unshut()` makes the next one hold nothing."""
+
+    class Gate:
+        path = tmp_path / "gate-open"
+        log = tmp_path / "gate.log"
+
+        def shut(self):
+            monkeypatch.setenv("SCENESTREAM_TEST_GATE", str(self.path))
+
+        def unshut(self):
+            monkeypatch.delenv("SCENESTREAM_TEST_GATE", raising=False)
+
+        def open(self):
+            self.path.touch()
+
+        def passes(self) -> dict[int, list[str]]:
+            """Scene keys passed, by worker process id."""
+            out: dict[int, list[str]] = {}
+            for line in self.log.read_text().splitlines() if self.log.exists() else ():
+                pid, key = line.split()
+                out.setdefault(int(pid), []).append(key)
+            return out
+
+    monkeypatch.setenv("SCENESTREAM_PLUGINS", "tests.kafka.gate_agent")
+    monkeypatch.setenv("SCENESTREAM_TEST_GATE_FROM", "2")
+    monkeypatch.setenv("SCENESTREAM_TEST_GATE_LOG", str(Gate.log))
+    return Gate()
+
+
+def wait_for_a_caption(broker, prefix, worker, timeout=240) -> list:
+    deadline = time.monotonic() + timeout
+    while not (seen := read_topic(broker, prefix, "captions")):
+        assert time.monotonic() < deadline, f"no caption within {timeout} s:\n" + worker.stderr_tail()
+        time.sleep(0.5)
+    return seen
+
+
 @pytest.mark.slow
-def test_a_worker_killed_mid_video_loses_no_scene_and_doubles_none(broker, prefix, tmp_path):
+def test_a_worker_killed_mid_video_loses_no_scene_and_doubles_none(broker, prefix, tmp_path, gated):
     """SIGKILL in the middle of a 3-minute video, after the first captions are out; a new worker takes over.
-    `captions` must then hold exactly one committed record per scene key, for every scene of the video."""
+    `captions` must then hold exactly one committed record per scene key, for every scene of the video. The first
+    worker's gate holds scenes 2 and on, so it dies with scenes in work whatever this machine's speed."""
     video = media.long_video(3)
     asr = "asr" in table.available()
-    agents = "ingest,asr,joiner" if asr else "ingest,joiner"
+    agents = "ingest,asr,gate,joiner" if asr else "ingest,gate,joiner"
     # ASR answers every 20 s of audio instead of 120 s, so captions flow while ingest is still decoding.
-    extra = ("-o", "asr.window=20", "-o", f"joiner.sources={'asr' if asr else 'none'}")
+    extra = ("-o", "asr.window=20", "-o", f"joiner.sources={'asr,gate' if asr else 'gate'}")
+    gated.shut()
     first = WorkerProcess(broker, prefix, agents, tmp_path, *extra, store="rocksdb://").start()
     try:
         assert scenestream(broker, prefix, "submit", str(video), "--video-id", "crash-1").returncode == 0
-        deadline = time.monotonic() + 240
-        while not (seen := read_topic(broker, prefix, "captions")):
-            assert time.monotonic() < deadline, "no caption within 240 s:\n" + first.stderr_tail()
-            time.sleep(0.5)
+        seen = wait_for_a_caption(broker, prefix, first)
         first.kill()
         assert first.proc.returncode == -9
     finally:
         first.kill()
         first.stop()
-    before_kill = len(seen)
+    before_kill = {r.key.decode() for r in seen}
+    assert before_kill <= {"crash-1:0", "crash-1:1"}  # the gate held every later scene
     # The new worker has no local state (as on another machine): the joiner's table comes back from its changelog.
+    gated.unshut()
     with WorkerProcess(broker, prefix, agents, tmp_path / "second", *extra, store="rocksdb://") as second:
         tail, caps = tail_lines(broker, prefix, "crash-1", timeout=400)
         assert tail.returncode == 0, tail.stderr + second.stderr_tail()
     ingested = [e for e in events_of(broker, prefix, "crash-1") if e["kind"] == "ingested"]
     n = ingested[-1]["counts"]["scenes"]
     assert n >= 25  # 3 minutes of 4 synthetic shots + bikes' 6 per minute
-    assert before_kill < n, "the worker was killed after the video was done: nothing was tested"
+    passes = gated.passes()
+    assert set(passes.get(second.pid, [])) >= {f"crash-1:{i}" for i in range(2, n)}  # the rest was redone there
     keys = Counter(r.key.decode() for r in read_topic(broker, prefix, "captions"))
     assert set(keys) == {f"crash-1:{i}" for i in range(n)}  # none missing
     assert max(keys.values()) == 1, [k for k, c in keys.items() if c > 1]  # none twice
@@ -140,10 +182,10 @@ def test_four_videos_together_all_finish_in_bounded_memory(broker, prefix, tmp_p
         assert tail.returncode == 0, f"{vid}: {tail.stderr}"
         assert caps and [c["index"] for c in caps] == list(range(len(caps))) and caps[-1]["last"], vid
     assert len(results["bikes"][1]) == 6 and len(results["synth"][1]) == 4 and len(results["audio"][1]) == 1
+    # Memory is a figure for the benchmarks (bench/), not a pass mark: it depends on the machine's libraries.
     peak_mb = rss.peak / 2**20
     record_property("worker_peak_rss_mb", round(peak_mb))
     print(f"\nworker peak RSS over four videos ({all_agents()}): {peak_mb:.0f} MB")
-    assert 0 < peak_mb < 2500
 
 
 def test_bad_requests_fail_with_one_line_and_the_worker_serves_the_next(broker, prefix, tmp_path):
@@ -177,24 +219,32 @@ def test_bad_requests_fail_with_one_line_and_the_worker_serves_the_next(broker, 
 
 
 @pytest.mark.slow
-def test_a_worker_joining_mid_video_takes_partitions_without_loss_or_doubles(broker, prefix, tmp_path):
+def test_a_worker_joining_mid_video_takes_partitions_without_loss_or_doubles(broker, prefix, tmp_path, gated):
     """Scaling out: a second worker joins while videos are in work; partitions (and the joiner's state and
-    transactions) move in a rebalance, ingest on a partition that moves is left to its new owner."""
+    transactions) move in a rebalance, ingest on a partition that moves is left to its new owner. The first
+    worker's gate holds scenes 2 and on until the second worker has passed scenes of its own: work that can only
+    have reached it through the rebalance (the first worker's held inputs are uncommitted, so they move too)."""
     asr = "asr" in table.available()
-    agents = "ingest,asr,joiner" if asr else "ingest,joiner"
-    extra = ("-o", "asr.window=20", "-o", f"joiner.sources={'asr' if asr else 'none'}")
+    agents = "ingest,asr,gate,joiner" if asr else "ingest,gate,joiner"
+    extra = ("-o", "asr.window=20", "-o", f"joiner.sources={'asr,gate' if asr else 'gate'}")
     videos = {"s1": media.long_video(2), "s2": media.synth_clip(), "s3": media.long_video(1), "s4": media.bikes()}
+    gated.shut()
     with WorkerProcess(broker, prefix, agents, tmp_path / "one", *extra) as one:
         for vid, path in videos.items():
             assert scenestream(broker, prefix, "submit", str(path), "--video-id", vid).returncode == 0
-        deadline = time.monotonic() + 240
-        while not read_topic(broker, prefix, "captions"):
-            assert time.monotonic() < deadline, one.stderr_tail()
-            time.sleep(0.5)
+        wait_for_a_caption(broker, prefix, one)
+        gated.unshut()
         with WorkerProcess(broker, prefix, agents, tmp_path / "two", *extra) as two:
+            deadline = time.monotonic() + 240
+            while not gated.passes().get(two.pid):
+                assert time.monotonic() < deadline, "no scene moved to the new worker:\n" + two.stderr_tail()
+                time.sleep(0.5)
+            gated.open()  # the first worker may go on with what it kept
             tails = {vid: tail_lines(broker, prefix, vid, timeout=400) for vid in videos}
             assert two.stop() == 0, two.stderr_tail()
         assert one.stop() == 0, one.stderr_tail()
+    passes = gated.passes()
+    assert set(passes) == {one.pid, two.pid}  # both did work
     for vid, (tail, caps) in tails.items():
         assert tail.returncode == 0, f"{vid}: {tail.stderr}"
         assert [c["index"] for c in caps] == list(range(len(caps))) and caps[-1]["last"]
