@@ -23,22 +23,22 @@ class OcrSettings:
     `language`: picks the files whose names start with `LANG_` in that directory (PaddleOCR names them so:
     `en_PP-OCRv4_rec_infer.onnx`, `en_dict.txt`, `japan_...`); the wheel's models are `ch`.
 
-    `text_score` 0.6, `min_text_height` 8 px and `min_chars` 2 come from bench/bench_ocr.py (RESULTS.md): with no
-    threshold, the 25 true lines of the test title cards (DejaVu text of 18 to 48 px drawn on plain colours,
-    noise, fractals, colour bars, cellular automata and a test pattern, read at 336 px) scored 0.94 to 1.0, while
-    the strongest readings of the same backgrounds without text and of street footage scored 0.32 and less (single
-    CJK characters read into texture). 0.6 leaves room both ways: blurred or compressed real text scores lower than
-    crisp cards. Boxes under 8 px tall are below what the recogniser (48 px input rows) reads reliably. `min_chars`
-    2: a lone letter or digit is the most common false reading of texture; set 1 to keep single characters
-    (scoreboards).
+    `text_score` 0.6 comes from bench/bench_ocr.py (RESULTS.md): with no threshold, the 23 true lines of the test
+    title cards (DejaVu text of 18 to 48 px drawn on plain colours, noise, fractals, colour bars, cellular automata
+    and a test pattern, read at 336 px) scored 0.94 to 1.0, while the strongest readings of the same backgrounds
+    without text and of street footage scored 0.32 and less (single CJK characters read into texture). 0.6 leaves
+    room both ways: blurred or compressed real text scores lower than crisp cards. `min_text_height` 8 px: a box
+    that short holds glyphs of about 5 px, a guard against specks rather than a tuned value. `min_chars` 2: a lone
+    letter or digit is the most common false reading of texture; set 1 to keep single characters (scoreboards).
 
     `detect_side` 336: the detector's input short side (smaller frames are scaled up to it, larger ones are read as
-    they are). The library's default (736) scales a 336 px keyframe up 2.2x: on the title cards that cost several
-    times the detection time and read worse (words split into separate boxes, spaces lost), so keyframes are read
-    at their own size. `space_score` 0.015: the wheel's recogniser was trained mostly on Chinese and often puts a
-    blank, not a space, between Latin words ("Quarterlyresults2024"); its second choice there is a space. On the
-    title cards the space class scored at most 0.008 between two letters of one word and at least 0.019 (mostly
-    0.1 to 0.99) between words, so a space goes in where it reaches 0.015 (0 = the model's own decoding).
+    they are). The library's default (736) scales a 336 px keyframe up 2.2x: on the title cards that cost 4.4 times
+    the CPU per keyframe (1434 against 328 ms) and read slightly worse (words split into separate boxes), so
+    keyframes are read at their own size. `space_score` 0.015: the wheel's recogniser was trained mostly on
+    Chinese and often puts a blank, not a space, between Latin words ("Quarterlyresults2024"); its second choice
+    there is a space. On the title cards the space class scored at most 0.008 between two letters of one word and
+    at least 0.019 (mostly 0.1 to 0.99) between words, so a space goes in where it reaches 0.015 (0 = the model's
+    own decoding).
 
     `merge_similarity` 0.8: readings in two frames of a scene are one line when their boxes overlap (IoU >= 0.3)
     and their texts, compared without case and spaces, have a normalised edit distance of at most 0.2: a title read
