@@ -8,13 +8,19 @@ left for the library's own loader (from_pretrained, WhisperModel, YOLO) to fetch
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shutil
+import threading
+import urllib.error
+import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from agents.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,67 @@ def resolve_model(spec: str) -> ModelSource:
 def offline() -> bool:
     """True when hub downloads are switched off (HF_HUB_OFFLINE) — then defaults come from the pack."""
     return os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or os.environ.get("SCENESTREAM_OFFLINE", "") not in ("", "0")
+
+
+HF_ENDPOINT = "https://huggingface.co"
+ULTRALYTICS_ASSETS = "https://github.com/ultralytics/assets/releases"
+_reachable: dict[str, bool] = {}
+_noticed: set[str] = set()
+_lock = threading.Lock()
+
+
+def reachable(url: str, timeout: float = 3.0) -> bool:
+    """Whether `url`'s server answers at all (any HTTP status counts), asked once per process: a machine without
+    a network (or behind a firewall) fails in a connection error or the timeout."""
+    with _lock:
+        if url not in _reachable:
+            try:
+                # A new opener: urlopen's global one keeps the proxies of its first use.
+                opener = urllib.request.build_opener()
+                opener.open(urllib.request.Request(url, method="HEAD"), timeout=timeout).close()
+                _reachable[url] = True
+            except urllib.error.HTTPError:
+                _reachable[url] = True
+            except (OSError, ValueError):  # URLError, refused, timeout, DNS, a malformed endpoint
+                _reachable[url] = False
+        return _reachable[url]
+
+
+def _hub_cached(model: str) -> bool:
+    """Whether a hub model is already in the local Hugging Face cache (then it loads without a network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(model, "config.json"), str)
+    except Exception:  # not a repo id, or no huggingface_hub: not cached
+        return False
+
+
+def default_model(agent: str, hub: str, pack: str, source: str | None = None) -> str:
+    """The model an agent runs when the user named none. Offline (HF_HUB_OFFLINE / SCENESTREAM_OFFLINE): the pack's.
+    Otherwise the hub's, unless it cannot be had here: not in the local cache and its server (`source`, by default
+    the Hugging Face endpoint) unreachable. Then, if the pack is installed, the pack's, with one warning line naming
+    both (a user who names a model gets that model or its loader's error, never a substitute)."""
+    if offline():
+        return pack
+    if source is None:
+        source = os.environ.get("HF_ENDPOINT") or HF_ENDPOINT
+        if _hub_cached(hub):
+            return hub
+    elif Path(hub).exists():
+        return hub
+    if reachable(source):
+        return hub
+    try:
+        pack_path(pack)
+    except ConfigError:
+        return hub  # no pack either: the hub model's loader says why it cannot load
+    with _lock:
+        if agent not in _noticed:
+            _noticed.add(agent)
+            log.warning("%s: %s cannot be reached and %s is not cached here; using the offline pack's %s "
+                        "(set SCENESTREAM_OFFLINE=1 to say so, or name a model)", agent, source, hub, pack)
+    return pack
 
 
 def pick_device(requested: str = "auto") -> str:

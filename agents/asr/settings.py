@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from agents.errors import ConfigError
 from agents.options import convert
-from agents.models import offline
+from agents.models import default_model
 
 BACKENDS = ("faster-whisper", "openai")
 # With a network: Whisper small (multilingual, CTranslate2) is the best accuracy that still runs near real time on
@@ -69,7 +69,7 @@ class AsrSettings:
             return self.model
         if self.backend == "openai":
             return OPENAI_DEFAULT
-        return OFFLINE_DEFAULT if offline() else HUB_DEFAULT
+        return default_model("asr", HUB_DEFAULT, OFFLINE_DEFAULT)
 
     def key(self) -> str:
         if self.api_key:

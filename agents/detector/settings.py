@@ -8,7 +8,7 @@ from typing import Literal
 
 from agents.errors import ConfigError
 from agents.options import convert
-from agents.models import offline
+from agents.models import ULTRALYTICS_ASSETS, default_model
 
 HUB_DEFAULT = "yolo11n.pt"  # ultralytics downloads it from its GitHub assets on first use
 OFFLINE_DEFAULT = "person-yolov8"
@@ -59,7 +59,7 @@ class DetectorSettings:
         options = dict(options or {})
         s = convert(cls, options, "detector")
         if not s.model:
-            s.model = OFFLINE_DEFAULT if offline() else HUB_DEFAULT
+            s.model = default_model("detector", HUB_DEFAULT, OFFLINE_DEFAULT, ULTRALYTICS_ASSETS)
         if s.model in (OFFLINE_DEFAULT, f"pack:{OFFLINE_DEFAULT}") and "label_map" not in options:
             s.label_map = dict(PACK_LABELS)
         if s.model in (OFFLINE_DEFAULT, f"pack:{OFFLINE_DEFAULT}") and "agnostic_nms" not in options:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 
 from agents.errors import ConfigError
 from agents.options import convert
-from agents.models import offline
+from agents.models import default_model, offline
 
 AST_HUB = "MIT/ast-finetuned-audioset-10-10-0.4593"
 BACKENDS = ("yamnet", "ast")
@@ -47,7 +47,10 @@ class TaggerSettings:
 
     def resolved(self) -> "TaggerSettings":
         if not self.backend:
-            self.backend = "yamnet" if (offline() or self.model in ("yamnet", "pack:yamnet")) else "ast"
+            if self.model:
+                self.backend = "yamnet" if (offline() or self.model in ("yamnet", "pack:yamnet")) else "ast"
+            else:
+                self.backend = "yamnet" if default_model("tagger", AST_HUB, "yamnet") == "yamnet" else "ast"
         if self.backend not in BACKENDS:
             raise ConfigError(f"tagger backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
         if not self.model:
