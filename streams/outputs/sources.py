@@ -158,7 +158,7 @@ async def snapshot_captions(settings, video_id: str | None = None) -> list[dict]
         idle = 0
         # Transaction markers take offsets too, so "position reached the end" is the test; ten idle seconds end a
         # read that a marker never lets finish.
-        while idle < 10 and any(await consumer.position(tp) < ends[tp] for tp in tps):
+        while idle < 10 and [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
             batches = await consumer.getmany(timeout_ms=1000, max_records=1000)
             idle = 0 if batches else idle + 1
             for tp, messages in batches.items():
