@@ -40,7 +40,10 @@ def scheme_says(uri: str) -> bool | None:
     """True for a live-only scheme, False for a local file, None when only a probe can tell (http, https)."""
     if "://" not in uri:
         return False
-    scheme = urlsplit(uri.strip()).scheme.lower()
+    try:
+        scheme = urlsplit(uri.strip()).scheme.lower()
+    except ValueError:  # a malformed URI (`http://[::1/x`): not live; ingest reports it in one line
+        return False
     if scheme in LIVE_SCHEMES:
         return True
     if scheme in PROBED_SCHEMES:

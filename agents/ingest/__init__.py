@@ -126,6 +126,9 @@ def _probe(container, request: VideoRequest, s: IngestSettings) -> _Decoding:
         vstream = None  # e.g. attached cover art without a decodable picture
     if vstream is None and astream is None:
         raise InputError("no_media_streams", f"no video or audio stream in {request.uri}")
+    fmt = container.format.name
+    if astream is None and (fmt == "image2" or fmt.endswith("_pipe")):  # FFmpeg's still-image demuxers
+        raise InputError("not_video", f"a still image ({fmt}), not a video: {request.uri}")
     declared = float(container.duration / av.time_base) if container.duration else None
     return _Decoding(request, s, vstream, astream, declared)
 

@@ -73,7 +73,9 @@ def open_container(uri: str, timeout: float = 15.0) -> av.container.InputContain
         raise InputError("not_media", f"not a media file FFmpeg can read: {target}")
     except av.error.ConnectionRefusedError:
         raise InputError("unreachable", f"connection refused: {target}")
-    except av.error.HTTPError as exc:
+    except av.error.HTTPNotFoundError:
+        raise InputError("not_found", f"HTTP 404 not found: {target}")
+    except (av.error.HTTPError, av.error.HTTPClientError) as exc:  # PyAV's 4xx errors are not HTTPErrors
         raise InputError("unreachable", f"HTTP error for {target}: {exc.strerror}")
     except (av.error.FFmpegError, OSError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
