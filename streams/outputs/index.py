@@ -299,8 +299,12 @@ class SceneIndex:
         return [(r[0], r[1]) for r in rows]
 
     def _vector(self, query: str, n: int) -> list[tuple[int, str, float]]:
-        if self._dim is None:
-            return []
+        if self._dim is None:  # another process (an indexer following Kafka) may have added the first vectors since
+            with self._lock:
+                row = self.db.execute("SELECT value FROM meta WHERE key = 'dim'").fetchone()
+            if row is None:
+                return []
+            self._dim = int(row[0])
         vec = self._embed([query])[0]
         # Several passages per scene: ask for more than n so that n distinct scenes come back.
         rows = self.db.execute(

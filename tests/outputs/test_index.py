@@ -107,3 +107,16 @@ def test_v1_records_and_a_query_of_punctuation(tmp_path):
         hits = ix.search('"*)(', 3)  # FTS5 syntax characters only: no word query, the vectors still answer
         assert [(h["index"], h["fts_rank"]) for h in hits] == [(0, None)]
         assert ix.search("   ", 3) == []
+
+
+def test_a_reader_opened_before_the_first_vectors_sees_them(tmp_path):
+    db = tmp_path / "shared.db"
+    reader = SceneIndex(db)  # e.g. the live page, opened on a new index
+    assert reader.search("dog", 3) == []
+    rec = {"video_id": "v", "index": 0, "start": 0.0, "end": 2.0, "caption": "A puppy plays in the garden.",
+           "transcript": {"text": "", "language": "", "words": []}, "audio_events": [], "objects": {}}
+    with SceneIndex(db) as writer:  # e.g. `scenestream index --kafka` in another process
+        writer.add(rec)
+    hits = reader.search("young canine", 3)
+    assert [(h["video_id"], h["vector_rank"]) for h in hits] == [("v", 1)]
+    reader.close()
