@@ -42,7 +42,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # `agent.key=value` configures that agent; a plain `key=value` goes to ingest. Every option is checked here,
     # before anything loads: an unknown key or a bad value is one line naming it.
     per_agent = parse_pairs(args.option, ["ingest", *table.names()], default_agent="ingest")
-    source = live.open_source(args.source, args.live)  # live by flag, scheme or an HTTP probe
+    source = live.decide(args.source, args.live)  # by flag or scheme; an HTTP source is probed once models load
     per_agent = source.options(per_agent, names)  # a live source: latency defaults under the user's own options
     IngestSettings().with_options(per_agent.get("ingest", {}))
     processors = {n: table.build(n, per_agent.get(n, {})) for n in names}
@@ -51,12 +51,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     request = VideoRequest(args.video_id or _video_id(args.source), args.source, per_agent.get("ingest", {}), time.time())
     ingest = IngestAgent(IngestSettings())
-    source.hand_to(ingest)  # the probe's open container: a live server may take one client only
     pipeline = EmbeddedPipeline(ingest, processors, queue_size=args.queue_size)
     view = ProgressView(Path(args.source).name or args.source, enabled=None if not args.quiet else False)
     captions_path = out / "captions.jsonl"
     try:
         pipeline.setup()
+        request = source.settle(request, pipeline, per_agent)  # HTTP probed now; live: latency options
         with open(captions_path, "wb") as sink:
             def on_caption(rec) -> None:
                 sink.write(dumps(rec) + b"\n")

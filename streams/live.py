@@ -14,8 +14,8 @@ The joiner releases a scene as soon as every source covers its end; the captione
 (0.05 s) for company; tagger and detector answer per chunk/batch; so nothing else holds a record back.
 
 The profile goes under the user's own options: `-o asr.window=20` still wins. Live is decided by the scheme (rtsp,
-rtmp, udp, srt, ...), by a probe of an HTTP source (a stream without a known duration is live: PyAV reports no
-duration for it), or by `--live` / `--no-live`.
+rtmp, udp, srt, ...), by a probe of an HTTP source once the models are loaded (a stream without a known duration is
+live: PyAV reports no duration for it), or by `--live` / `--no-live`.
 """
 from __future__ import annotations
 
@@ -65,11 +65,11 @@ def with_latency_defaults(per_agent: dict[str, dict[str, Any]], agents: Iterable
 
 @dataclass
 class Source:
-    """What `open_source` found out: whether the source is live, why, and the container a probe left open (to be
-    handed to ingest with `adopt`: some live servers take one client only)."""
+    """Whether a source is live (None: not known yet, an HTTP source not probed), why, and the container a probe
+    left open (handed to ingest: some live servers take one client only)."""
 
     uri: str
-    live: bool
+    live: bool | None
     reason: str
     container: Any = field(default=None, repr=False)
 
@@ -77,10 +77,46 @@ class Source:
                 ) -> dict[str, dict[str, Any]]:
         return with_latency_defaults(per_agent, agents) if self.live else per_agent
 
+    def probe(self, timeout: float = 15.0) -> None:
+        """Open the source with PyAV: a stream without a duration (None or 0) is live. The container stays open for
+        ingest. A source that cannot be opened is "not live" here: ingest opens it again and reports why it fails,
+        in one line, as for any bad input."""
+        from agents.ingest.source import open_container
+
+        try:
+            self.container = open_container(self.uri, timeout=timeout)
+        except InputError as exc:
+            self.live, self.reason = False, f"probe failed ({exc.code})"
+            return
+        self.live = not self.container.duration
+        self.reason = "an HTTP stream without a duration" if self.live else "a known duration"
+
     def hand_to(self, ingest: Any) -> None:
         if self.container is not None:
             ingest.adopt(self.uri, self.container)
             self.container = None
+
+    def settle(self, request: Any, pipeline: Any, per_agent: dict[str, dict[str, Any]]) -> Any:
+        """Once the models are loaded: probe a source not decided yet, and if it is live, give the request ingest's
+        latency options and rebuild the agents whose options the profile changes (the speech agent: its model loads
+        again, seconds). Probing only now matters: from the moment a live stream is opened it runs, and everything
+        it sends while models load is a backlog the pipeline must catch up on before its records come within
+        seconds (measured: 20-30 s of delay through a 60 s stream when the probe came before loading)."""
+        import dataclasses
+
+        from streams import table
+
+        if self.live is None:
+            self.probe()
+            if self.live:
+                opts = with_latency_defaults(per_agent, pipeline.processors)
+                request = dataclasses.replace(request, options=opts.get("ingest", {}))
+                for name in [n for n in pipeline.processors if n in LATENCY]:
+                    pipeline.processors[name].close()
+                    pipeline.processors[name] = table.build(name, opts.get(name, {}))
+                    pipeline.processors[name].setup()
+        self.hand_to(pipeline.ingest)
+        return request
 
     def close(self) -> None:
         if self.container is not None:
@@ -88,22 +124,20 @@ class Source:
             self.container = None
 
 
-def open_source(uri: str, live: bool | None = None, timeout: float = 15.0) -> Source:
-    """Decide whether `uri` is live. `live` True/False (`--live`/`--no-live`) decides outright; otherwise the
-    scheme, and for http(s) a probe: the container is opened with PyAV and a stream without a duration (None or 0)
-    is live. The probed container is kept for ingest. A source that cannot be opened is "not live" here: ingest
-    opens it again and reports why it fails, in one line, as for any bad input."""
+def decide(uri: str, live: bool | None = None) -> Source:
+    """What can be decided without opening `uri`: `live` True/False (`--live`/`--no-live`) outright, else the
+    scheme. An http(s) source stays undecided (live None) until `probe`/`settle`."""
     if live is not None:
         return Source(uri, live, "--live" if live else "--no-live")
     said = scheme_says(uri)
-    if said is not None:
-        return Source(uri, said, f"{urlsplit(uri).scheme} is a live scheme" if said else "a file")
-    from agents.ingest.source import open_container
+    if said is None:
+        return Source(uri, None, "not probed yet")
+    return Source(uri, said, f"{urlsplit(uri).scheme} is a live scheme" if said else "a file")
 
-    try:
-        container = open_container(uri, timeout=timeout)
-    except InputError as exc:
-        return Source(uri, False, f"probe failed ({exc.code})")
-    if container.duration:
-        return Source(uri, False, "a known duration", container)
-    return Source(uri, True, "an HTTP stream without a duration", container)
+
+def open_source(uri: str, live: bool | None = None, timeout: float = 15.0) -> Source:
+    """`decide`, and probe an http(s) source now."""
+    source = decide(uri, live)
+    if source.live is None:
+        source.probe(timeout)
+    return source

@@ -127,7 +127,6 @@ def test_paced_live_stream_records_arrive_while_it_runs(tmp_path, protocol):
     assert all(c.emitted_at > 0 for c in caps)
     assert [c.emitted_at for c in caps] == sorted(c.emitted_at for c in caps)
     # The property: records do not wait for the end of the stream. Every scene but the last is out before the
-    # server has finished sending, and within a generous bound of its end (the first may also include the model
-    # loading that follows an HTTP probe: the connection is open, and the stream buffered, while models load).
+    # server has finished sending, and within a generous bound of its end (bench/bench_live.py records the figures).
     assert all(c.emitted_at < server.ended_at for c in caps[:-1])
-    assert max(waited[1:]) < 15, waited
+    assert max(waited) < 15, waited
