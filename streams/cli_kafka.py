@@ -48,12 +48,24 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return run_worker(settings, agents, options, loglevel=args.loglevel)
 
 
-def cmd_submit(args: argparse.Namespace) -> int:
+def request_options(source: str, pairs: list[str] | None, live: bool | None) -> dict:
+    """A request's ingest options from `-o` pairs. A live source (by `--live`, or by its scheme) gets ingest's
+    latency profile under the user's options; the workers' own agents (ASR's window) are set on the worker
+    (`-o asr.window=2`), since one worker serves many requests."""
     from agents.options import parse_pairs
+    from streams.live import scheme_says, with_latency_defaults
+
+    options = parse_pairs(pairs, ["ingest"], default_agent="ingest").get("ingest", {})
+    if live if live is not None else scheme_says(source):
+        options = with_latency_defaults({"ingest": options}, agents=())["ingest"]
+    return options
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
     from streams.kafka.client import make_request, submit
 
     settings = _settings(args)
-    options = parse_pairs(args.option, ["ingest"], default_agent="ingest").get("ingest", {})
+    options = request_options(args.source, args.option, args.live)
     request = make_request(args.source, args.video_id or new_video_id(args.source), options)
     asyncio.run(submit(settings, request))
     print(request.video_id, flush=True)
@@ -115,6 +127,10 @@ def add_commands(sub) -> None:
     s.add_argument("--video-id", help="id for the records (default: file name + a fresh suffix)")
     s.add_argument("--option", "-o", action="append", metavar="KEY=VALUE",
                    help="ingest option for this video, e.g. -o keyframes=3 -o frame_rate=1")
+    s.add_argument("--live", action=argparse.BooleanOptionalAction, default=None,
+                   help="treat SOURCE as live: ingest's latency options (1 s audio chunks, small frame batches, "
+                        "scenes closed after 10 s without a cut) under your own -o options; default: live for "
+                        "rtsp/rtmp/udp/srt URIs")
     _common(s)
     s.set_defaults(func=cmd_submit)
 

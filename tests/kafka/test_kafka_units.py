@@ -193,3 +193,15 @@ def test_a_finished_video_is_stored_as_a_tombstone_that_ignores_replays():
     open_video = VideoJoin("w", ["asr"])
     joiner.apply(open_video, Scene("w", 0, 0.0, 1.0, [Keyframe(0.0, b"")]))
     assert decode_state(encode_state(open_video)) == open_video  # open state round-trips exactly
+
+
+def test_a_live_request_gets_the_latency_profile_under_the_users_options():
+    from streams.cli_kafka import request_options
+
+    assert request_options("clip.mp4", ["keyframes=3"], None) == {"keyframes": "3"}
+    live = request_options("rtsp://cam/1", ["audio_chunk_seconds=5"], None)
+    assert live["audio_chunk_seconds"] == "5" and live["max_scene_seconds"] == 10.0  # the user's value wins
+    assert "max_scene_seconds" in request_options("http://host/live.ts", [], True)
+    assert request_options("rtsp://cam/1", [], False) == {}
+    with pytest.raises(ConfigError, match="unknown agent 'asr'"):  # a request carries ingest's options only
+        request_options("rtsp://cam/1", ["asr.window=2"], None)
