@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import io
 import sys
+import threading
 
 from PIL import Image
 
@@ -59,6 +60,9 @@ class VideoFrames:
         self._container = None
         self._stream = None
         self._failed = False
+        # `at` runs in worker threads; closing the container while one decodes from it crashes FFmpeg (a
+        # segfault, seen when `serve` stopped mid-picture), so decoding and closing take turns.
+        self._lock = threading.RLock()
 
     def _open(self) -> bool:
         if self._container is not None or self._failed:
@@ -83,6 +87,10 @@ class VideoFrames:
         self.close()
 
     def at(self, t: float) -> bytes | None:
+        with self._lock:
+            return self._at(t)
+
+    def _at(self, t: float) -> bytes | None:
         if not self._open():
             return None
         import av
@@ -110,9 +118,10 @@ class VideoFrames:
             return None
 
     def close(self) -> None:
-        if self._container is not None:
-            self._container.close()
-            self._container = None
+        with self._lock:
+            if self._container is not None:
+                self._container.close()
+                self._container = None
 
     def __enter__(self) -> "VideoFrames":
         return self
