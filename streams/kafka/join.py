@@ -60,6 +60,8 @@ class JoinRunner:
         rebalance an event of a partition being taken away may still reach us: leave it to the new owner."""
         producer = self.wiring.app.producer
         tid = f"{self.wiring.app.conf.id}-joiner-{partition}"
+        # faust's Producer has no public accessor for its live transactional producers; this private dict is the
+        # only record of which transactions this worker still holds after a rebalance.
         return tid in getattr(producer, "_transaction_producers", {})
 
     async def handle(self, event) -> bool:

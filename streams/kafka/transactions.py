@@ -69,6 +69,7 @@ class JoinerTransactions(TransactionManager):
     async def _start_transactions(self, tids) -> None:
         # faust begins a transaction for every assigned partition on each rebalance; one kept across the rebalance
         # is already in a transaction (aiokafka refuses a second begin with a warning).
+        # (No public accessor for the open ones: faust's Producer keeps them in this private dict only.)
         running = getattr(self.producer, "_transaction_producers", {})
         await super()._start_transactions([t for t in tids if t not in running])
 
