@@ -42,3 +42,22 @@ def broker():
 def prefix(request):
     name = "".join(c if c.isalnum() else "-" for c in request.node.name)[:40]
     return f"scenestream-test-{SESSION}-{name}."
+
+
+# Agents registered by plugins (SCENESTREAM_PLUGINS set by one test) must not leak into the next test's table:
+# each test starts from the built-in table, and a plugin it names is imported afresh.
+from streams import table as _table  # noqa: E402
+
+_BUILTIN_AGENTS = dict(_table.TABLE)
+
+
+@pytest.fixture(autouse=True)
+def _agent_table_as_built():
+    yield
+    import sys
+
+    for module in _table._plugins_loaded:
+        sys.modules.pop(module, None)
+    _table._plugins_loaded.clear()
+    _table.TABLE.clear()
+    _table.TABLE.update(_BUILTIN_AGENTS)
