@@ -99,7 +99,10 @@ class SceneCutter:
     def push(self, pts: int, frame: av.VideoFrame) -> list[ClosedScene]:
         t = self._seconds(pts)
         self.recent.append((t, frame))
-        image = frame.to_ndarray(width=self.detect_size[0], height=self.detect_size[1], format="bgr24")
+        # AREA: an averaging downscale, the right one for shrinking and 1.5x faster in swscale than its default
+        # bicubic (1.2 -> 0.8 ms a 640x360 frame here); this resize runs on every decoded frame.
+        image = frame.to_ndarray(width=self.detect_size[0], height=self.detect_size[1], format="bgr24",
+                                 interpolation="AREA")
         cuts = self.detector.process_frame(FrameTimecode(Timecode(pts, self.time_base), fps=self.fps), image)
         closed = [self._cut(self._seconds_of(c)) for c in cuts if not self._too_soon(self._seconds_of(c))]
         limit = self.settings.max_scene_seconds
