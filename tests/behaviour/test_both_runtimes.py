@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 import time
@@ -115,3 +116,18 @@ def test_a_bad_request_ends_failed_in_one_line(runtime, tmp_path):
     missing = tmp_path / "no-such-video.mp4"
     line = runtime.failure(str(missing), f"missing-{runtime.name}")
     assert "no-such-video.mp4" in line and "\n" not in line and "Traceback" not in line
+
+
+@pytest.mark.slow
+def test_on_screen_text_is_read_in_both_runtimes(runtime):
+    """The synthetic clip's first scene is FFmpeg's test pattern, which prints its running time code: the OCR agent
+    reads it, through either runtime."""
+    code, caps, err = runtime.run(str(media.synth_clip()), f"synth-{runtime.name}")
+    assert code == 0, err
+    assert [c["index"] for c in caps] == [0, 1, 2, 3]
+    lines = [line["text"] for line in caps[0]["text"]]
+    assert any(re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3}", t) for t in lines), lines
+    for line in caps[0]["text"]:
+        assert 0.0 <= caps[0]["start"] <= line["start"] <= line["end"] < caps[0]["end"]
+        assert len(line["box"]) == 4 and all(0.0 <= v <= 1.0 for v in line["box"])
+    assert "ocr" not in caps[0]["missing"]
