@@ -263,6 +263,8 @@ def test_kafka_mode_submits_a_request_and_follows_the_captions_topic(broker, tmp
     with TestClient(app) as client:
         runner = app.state.parts["runner"]
         deadline = time.monotonic() + 60
+        # `ready` is an asyncio.Event of the server's loop, which this thread cannot await: poll it, with a deadline
+        # that only bounds a hang (the follower's start is not timed).
         while not runner.ready.is_set():  # the follower holds its start offsets
             assert time.monotonic() < deadline, "the captions follower did not start"
             time.sleep(0.1)
