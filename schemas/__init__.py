@@ -11,6 +11,7 @@ from schemas.records import (
     Detections,
     Frame,
     FrameBatch,
+    PixelFrame,
     Keyframe,
     Scene,
     SceneCaption,
@@ -29,7 +30,7 @@ from schemas.topics import RECORDS_BY_TOPIC
 
 __all__ = [
     "EVENT_KINDS", "SCHEMA_VERSION", "CAPTION_SCHEMA_VERSION", "RECORDS_BY_TOPIC", "dumps", "loads", "to_dict", "from_dict",
-    "AudioChunk", "AudioEvent", "AudioTags", "DeadLetter", "Detections", "Frame", "FrameBatch", "Keyframe",
+    "AudioChunk", "AudioEvent", "AudioTags", "DeadLetter", "Detections", "Frame", "FrameBatch", "Keyframe", "PixelFrame",
     "Scene", "SceneCaption", "SceneText", "TextLine", "TrackObservation", "TrackSummary", "Transcript", "TranscriptPart", "VideoEvent",
     "VideoRequest", "VlmCaption", "Word",
 ]

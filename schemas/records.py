@@ -83,6 +83,17 @@ class Frame:
     height: int = 0
 
 
+class PixelFrame(Frame):
+    """A Frame that stays in one process (the embedded runtime): the decoded picture as a height x width x 3 BGR
+    uint8 array in `pixels`, and no JPEG. Encoding 2 frames a second as JPEG only for the detector to decode them
+    again cost ingest more CPU than scene detection. It cannot leak onto a topic: the codec refuses to serialise it
+    (to orjson a subclass of a dataclass is not one), and no reader ever builds one."""
+
+    def __init__(self, time: float, pixels: Any):
+        super().__init__(time, b"", int(pixels.shape[1]), int(pixels.shape[0]))
+        self.pixels = pixels
+
+
 @dataclass
 class FrameBatch:
     """Topic `frames`: frames sampled at a set rate over [start, end), in order."""

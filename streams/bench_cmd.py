@@ -387,7 +387,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     IngestSettings().with_options(per_agent.get("ingest", {}))
     available = set(table.available())
     agents = [a for a in table.parse_agents(args.agents, default=list(STAGE1)) if a in available]
-    captioners = args.captioner or [""]
+    captioners = [] if args.captioner == ["none"] else args.captioner or [""]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
@@ -415,7 +415,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("video", nargs="+", metavar="VIDEO", help="local video files")
     p.add_argument("--captioner", nargs="+", action="extend", metavar="MODEL",
-                   help="captioner models to time (hub id, local dir or pack name); default: the default captioner")
+                   help="captioner models to time (hub id, local dir or pack name); default: the default captioner; "
+                        "`none`: Stage 1 only")
     p.add_argument("--agents", metavar="LIST", help="Stage-1 agents (default: asr,tagger,detector)")
     p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE",
                    help="options as for `scenestream run`, used by the pipeline and the direct calls alike")

@@ -77,6 +77,10 @@ class EmbeddedPipeline:
         self.queue_size = queue_size
         self.metrics = metrics or _NoMetrics()
         self._executors = {name: concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=name) for name in processors}
+        # Frames need no JPEG when every agent reading them is here and takes decoded pictures.
+        readers = [p for n, p in processors.items() if self.specs[n].input_topic == "frames"]
+        if readers and all(getattr(p, "accepts_pixels", False) for p in readers) and hasattr(ingest, "pixel_frames"):
+            ingest.pixel_frames = True
 
     def setup(self) -> None:
         for p in (self.ingest, *self.processors.values()):

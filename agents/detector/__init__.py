@@ -27,7 +27,7 @@ from agents.detector.settings import TRACKERS, DetectorSettings
 from agents.errors import ConfigError
 from agents.images import open_image
 from agents.models import offline, pick_device, resolve_model
-from schemas import Detections, FrameBatch, TrackObservation
+from schemas import Detections, FrameBatch, PixelFrame, TrackObservation
 from agents.errors import one_line
 
 __all__ = ["DetectorAgent", "DetectorSettings"]
@@ -42,6 +42,7 @@ def _quiet_offline_ultralytics() -> None:
 
 class DetectorAgent:
     name = "detector"
+    accepts_pixels = True  # in one process, takes PixelFrames (decoded pictures) as well as JPEG frames
 
     def __init__(self, settings: DetectorSettings | None = None):
         self.settings = settings or DetectorSettings.from_options({})
@@ -145,7 +146,8 @@ class DetectorAgent:
     def _detect(self, batch: FrameBatch) -> list[TrackObservation]:
         if not batch.frames:
             return []
-        images = [_decode(f.jpeg, f.time) for f in batch.frames]  # all of them first: a bad one fails the batch
+        # all of them first: a bad one fails the batch
+        images = [f.pixels if isinstance(f, PixelFrame) else _decode(f.jpeg, f.time) for f in batch.frames]
         results = self._predict(images)  # one batched forward pass for the batch's frames
         tracker, label_map = self._tracker(batch.video_id), self.settings.label_map
         observations = []

@@ -15,7 +15,8 @@ import av
 from agents.errors import InputError
 from agents.ingest.audio import AudioChunker
 from agents.ingest.frames import FrameSampler
-from agents.ingest.scenes import SceneCutter
+from agents.ingest.offload import Offload
+from agents.ingest.scenes import ClosedScene, SceneCutter
 from agents.ingest.settings import IngestSettings
 from agents.ingest.source import open_container, resolve
 from schemas import AudioChunk, FrameBatch, Scene, VideoEvent, VideoRequest
@@ -52,6 +53,9 @@ class IngestAgent:
     def __init__(self, settings: IngestSettings | None = None):
         self.settings = settings or IngestSettings()
         self._adopted: dict[str, av.container.InputContainer] = {}
+        # Set by a runtime whose every reader of frame batches is in this process and takes decoded pictures
+        # (`accepts_pixels`): frames are then `PixelFrame`s, never JPEG-encoded. A topic always gets JPEGs.
+        self.pixel_frames = False
 
     def adopt(self, uri: str, container: av.container.InputContainer) -> None:
         """Use `container`, already open on `uri`, for the next request of that URI instead of opening it again:
@@ -87,12 +91,17 @@ class IngestAgent:
         """The steps of one ingest, on an open container: probe the tracks and say `accepted`, decode every packet
         into records, then flush what is still open and say `ingested`."""
         d = _probe(container, request, s)
+        d.pixel_frames = self.pixel_frames
         # Tell consumers at once which tracks exist, so nobody waits for audio from a video without any.
         yield VideoEvent(d.vid, "accepted", time=time.time(), uri=request.uri, duration=d.declared,
                          has_video=d.vstream is not None, has_audio=d.astream is not None)
         _start_decoders(d)
-        yield from _decode_packets(container, d)
-        yield from _finish(d)
+        try:
+            yield from _decode_packets(container, d)
+            yield from _finish(d)
+        finally:
+            if d.video is not None:
+                d.video.close()
 
 
 @dataclass
@@ -103,8 +112,10 @@ class _Decoding:
     vstream: object | None
     astream: object | None
     declared: float | None  # the container's duration, when it states one
+    pixel_frames: bool = False
     cutter: SceneCutter | None = None
     sampler: FrameSampler | None = None
+    video: Offload | None = None  # the thread that runs the cutter and the sampler on each decoded picture
     chunker: AudioChunker | None = None
     frame_step: float = 0.0
     scene_index: int = 0
@@ -141,8 +152,10 @@ def _start_decoders(d: _Decoding) -> None:
         fps = float(vstream.average_rate or vstream.guessed_rate or 25)
         w, h = vstream.codec_context.width, vstream.codec_context.height
         d.cutter = SceneCutter(s, fps, w, h, vstream.time_base, _stream_offset(vstream))
-        d.sampler = FrameSampler(d.vid, s.frame_rate, s.frames_per_batch, s.frame_long_side, w, h, s.jpeg_quality)
+        d.sampler = FrameSampler(d.vid, s.frame_rate, s.frames_per_batch, s.frame_long_side, w, h, s.jpeg_quality,
+                                 pixels=d.pixel_frames)
         d.frame_step = 1.0 / fps
+        d.video = Offload(lambda item: _picture(d, *item))
     if d.astream is not None:
         d.chunker = AudioChunker(d.vid, s.sample_rate, s.audio_chunk_seconds)
 
@@ -176,19 +189,31 @@ def _decode_packets(container, d: _Decoding) -> Iterator[Record]:
 
 
 def _video_frame(d: _Decoding, frame: av.VideoFrame) -> Iterator[Record]:
-    """One decoded picture: the scenes it closes, then the frame batches it completes."""
+    """One decoded picture, handed to the video thread; what that thread has finished so far comes back."""
     pts = frame.pts
     if pts is None:  # no timestamp: continue the frame grid
         pts = (d.last_pts or 0) + int(round(d.frame_step / d.vstream.time_base))
     d.last_pts = pts
     d.frames += 1
-    for closed in d.cutter.push(pts, frame):
-        yield Scene(d.vid, d.scene_index, closed.start, closed.end, closed.keyframes)
-        d.scene_index += 1
     t = d.cutter._seconds(pts)
     d.video_end = max(d.video_end, t + d.frame_step)
-    yield from d.sampler.push(t, frame)
     d.position = max(d.position, t)
+    yield from _records(d, d.video.put((pts, t, frame)))
+
+
+def _picture(d: _Decoding, pts: int, t: float, frame: av.VideoFrame) -> list[ClosedScene | FrameBatch]:
+    """In the video thread: the scenes a picture closes, then the frame batches it completes."""
+    return [*d.cutter.push(pts, frame), *d.sampler.push(t, frame)]
+
+
+def _records(d: _Decoding, done: list[ClosedScene | FrameBatch]) -> Iterator[Record]:
+    """The video thread's output as records, scenes numbered in order."""
+    for out in done:
+        if isinstance(out, ClosedScene):
+            yield Scene(d.vid, d.scene_index, out.start, out.end, out.keyframes)
+            d.scene_index += 1
+        else:
+            yield out
 
 
 def _finish(d: _Decoding) -> Iterator[Record]:
@@ -210,7 +235,8 @@ def _finish(d: _Decoding) -> Iterator[Record]:
     if d.declared and duration < d.s.truncation_tolerance * d.declared:
         raise InputError("truncated", f"decoding stopped at {duration:.2f} s of {d.declared:.2f} s: {uri} looks truncated")
 
-    if d.cutter is not None:
+    if d.video is not None:
+        yield from _records(d, d.video.finish())
         closed = d.cutter.finish(duration)
         scene = Scene(d.vid, d.scene_index, closed.start, closed.end, closed.keyframes, last=True)
     else:  # audio only: one scene over the whole file, with no keyframes

@@ -1,5 +1,6 @@
-"""Frames sampled at a set rate for the detector, JPEG-encoded and batched. A batch covers [start, end) where end
-is the time the next batch's first sample would be taken, so batches tile the video."""
+"""Frames sampled at a set rate for the detector, JPEG-encoded (or, for consumers in this process, kept as BGR
+arrays: `PixelFrame`) and batched. A batch covers [start, end) where end is the time the next batch's first sample
+would be taken, so batches tile the video."""
 from __future__ import annotations
 
 import math
@@ -7,12 +8,14 @@ import math
 import av
 
 from agents.ingest.scenes import encode_jpeg, scaled_size
-from schemas import Frame, FrameBatch
+from schemas import Frame, FrameBatch, PixelFrame
 
 
 class FrameSampler:
-    def __init__(self, video_id: str, rate: float, per_batch: int, long_side: int, width: int, height: int, quality: int):
+    def __init__(self, video_id: str, rate: float, per_batch: int, long_side: int, width: int, height: int, quality: int,
+                 pixels: bool = False):
         self.video_id = video_id
+        self.pixels = pixels
         self.rate = rate
         self.per_batch = per_batch
         self.size = scaled_size(width, height, long_side=long_side)
@@ -28,10 +31,15 @@ class FrameSampler:
         out = []
         if len(self.pending) == self.per_batch:
             out.append(self._emit(end=self.slot / self.rate, last=False))
-        self.pending.append(Frame(time=round(t, 6), jpeg=encode_jpeg(frame, self.size, self.quality),
-                                  width=self.size[0], height=self.size[1]))
+        self.pending.append(self._frame(round(t, 6), frame))
         self.slot = math.floor(t * self.rate + 1e-9) + 1
         return out
+
+    def _frame(self, t: float, frame: av.VideoFrame) -> Frame:
+        w, h = self.size
+        if self.pixels:
+            return PixelFrame(t, frame.to_ndarray(width=w, height=h, format="bgr24"))
+        return Frame(time=t, jpeg=encode_jpeg(frame, self.size, self.quality), width=w, height=h)
 
     def _emit(self, end: float, last: bool) -> FrameBatch:
         batch = FrameBatch(self.video_id, self.index, self.batch_start, end, self.pending, last=last)

@@ -276,3 +276,28 @@ def test_corrupt_jpeg_is_an_error_record(detector):
     [det] = detector.process(FrameBatch("v", 3, 0.0, 1.0, [good, bad], last=True))
     assert det.error and "0.50 s" in det.error and "\n" not in det.error and det.tracks == []
     assert (det.index, det.last) == (3, True) and "v" not in detector.trackers
+
+
+def test_pixel_frames_give_the_tracks_jpeg_frames_give(detector):
+    """In one process ingest hands over decoded pictures (PixelFrame) instead of JPEGs: the same pan, sampled by
+    the real ingest both ways, gives the same confident people in every frame, boxes within a few pixels. (Weak
+    boxes may differ: a person cut by the frame's edge can score either side of ByteTrack's thresholds with or
+    without JPEG's artefacts.)"""
+    from schemas import PixelFrame
+
+    agent = IngestAgent()
+    agent.pixel_frames = True
+    raw = [r for r in agent.process(VideoRequest("p", str(media.bus_pan_clip()), {"frame_rate": 10}))
+           if isinstance(r, FrameBatch)]
+    assert all(isinstance(f, PixelFrame) for b in raw for f in b.frames)
+    a = [o for b in raw for d in detector.process(b) for o in d.tracks]
+    b = [o for batch in pan_batches("p") for d in detector.process(batch) for o in d.tracks]
+    assert sorted({o.time for o in a}) == sorted({o.time for o in b}) == [f.time for x in raw for f in x.frames]
+    strong = 0
+    for one, other in ((a, b), (b, a)):
+        for o in one:
+            if o.confidence >= 0.5:
+                strong += 1
+                assert any(x.time == o.time and x.label == o.label and _same_box(x.box, o.box, tol=0.02)
+                           for x in other), o
+    assert strong >= 2 * 2 * 20  # two people in front, in each of the 20 frames, both ways

@@ -166,3 +166,55 @@ def test_resolve_rejects(uri, code):
 def test_file_uri_and_plain_path_are_the_same(tmp_path):
     path = media.bikes()
     assert resolve(f"file://{path}") == resolve(str(path)) == ("file", str(path))
+
+
+def test_pixel_frames_are_the_jpeg_frames_decoded(bikes):
+    """In one process (`pixel_frames`), frames carry the BGR picture the JPEG would have held: same times, same
+    sizes, and pixels within JPEG's error of the JPEG's, never a JPEG."""
+    import numpy as np
+    from PIL import Image
+    import io
+    from schemas import PixelFrame
+
+    agent = IngestAgent()
+    agent.pixel_frames = True
+    raw = [r for r in agent.process(VideoRequest("v", str(media.bikes()))) if isinstance(r, FrameBatch)]
+    jpeg = bikes[3]
+    assert [(b.index, b.start, b.end, b.last) for b in raw] == [(b.index, b.start, b.end, b.last) for b in jpeg]
+    for a, b in zip((f for x in raw for f in x.frames), (f for x in jpeg for f in x.frames)):
+        assert isinstance(a, PixelFrame) and a.jpeg == b""
+        assert (a.time, a.width, a.height) == (b.time, b.width, b.height)
+        assert a.pixels.shape == (b.height, b.width, 3) and a.pixels.dtype == np.uint8
+        decoded = np.asarray(Image.open(io.BytesIO(b.jpeg)).convert("RGB"))[:, :, ::-1]
+        assert np.abs(a.pixels.astype(int) - decoded).mean() < 4  # BGR, as the JPEG decodes (quality 85)
+
+
+def test_a_decode_stopped_early_leaves_no_thread_behind():
+    """The consumer may stop reading (a worker shutting down): the video thread beside the decode loop ends too."""
+    import threading
+
+    gen = IngestAgent().process(VideoRequest("v", str(media.bikes())))
+    assert any(isinstance(r, Scene) for r in gen)  # read up to the first scene, then drop the rest
+    gen.close()
+    assert not [t for t in threading.enumerate() if t.name == "ingest-video"]
+
+
+def test_an_error_in_the_video_thread_reaches_the_caller():
+    from agents.ingest.offload import Offload
+
+    def work(item):
+        if item == 3:
+            raise ValueError("bad picture 3")
+        return [item * 10]
+
+    off = Offload(work, depth=2)
+    got = []
+    with pytest.raises(ValueError, match="bad picture 3"):
+        for i in range(100):  # the error surfaces at a later put (or at finish), never lost
+            got += off.put(i)
+        got += off.finish()
+    off.close()
+    assert got == [0, 10, 20][: len(got)]
+    ok = Offload(lambda item: [item, item])
+    out = [x for i in range(20) for x in ok.put(i)] + ok.finish()
+    assert out == [i for i in range(20) for _ in (0, 1)]  # in order, nothing dropped

@@ -189,6 +189,23 @@ def test_long_video_loops_cuts_and_audio_through():
     assert any(abs(t - 80.0) < 0.15 for t in speech) and not any(24 < t < 80 for t in speech)
 
 
+@pytest.mark.slow
+def test_film_is_720p_real_footage_with_speech_all_through():
+    """The throughput benchmark's film: 1280x720 25 fps H.264 + AAC, real footage and recorded speech, every minute
+    the same; its 60 s unit takes about a minute to encode on 2 cores, the rest is stream copy."""
+    two = media.film(2)
+    i = info(two)
+    assert i["video"] == [(1280, 720, 25.0, "h264")] and i["duration"] == pytest.approx(120.0, abs=0.1)
+    [(channels, _, codec, seconds)] = i["audio"]
+    assert channels == 1 and codec == "aac" and seconds == pytest.approx(120.0, abs=0.1)
+    assert video_frames(two) == 3000
+    sound = loud(mono(two))
+    assert len(sound) and sound[0] < 1.0 and any(60 < t < 61 for t in sound)  # speech from the start of each minute
+    assert sum(s for _, s, _ in fetch.FILM_UNIT) == 60.0
+    with pytest.raises(ValueError):
+        media.film(0)
+
+
 def test_long_video_rejects_nonsense():
     with pytest.raises(ValueError):
         media.long_video(0)

@@ -129,3 +129,16 @@ def test_int_given_for_a_float_is_accepted():
     data = orjson.loads(schemas.dumps(SAMPLES["audio"]))
     data["start"], data["end"] = 0, 10
     assert schemas.loads(AudioChunk, orjson.dumps(data)).end == 10.0
+
+
+def test_a_pixel_frame_is_never_serialised():
+    """PixelFrames stay in the process that made them: the codec refuses them instead of writing a JPEG-less frame."""
+    import numpy as np
+    import pytest
+
+    from schemas import FrameBatch, PixelFrame, dumps
+
+    f = PixelFrame(0.5, np.zeros((4, 6, 3), np.uint8))
+    assert (f.time, f.width, f.height, f.jpeg) == (0.5, 6, 4, b"")
+    with pytest.raises(TypeError, match="PixelFrame"):
+        dumps(FrameBatch("v", 0, 0.0, 1.0, [f]))

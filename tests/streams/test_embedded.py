@@ -111,3 +111,29 @@ def test_an_agent_exception_becomes_a_missing_field_not_a_crash():
 def test_failed_ingest_is_reported_and_the_run_ends():
     result, out = run({"detector": CountingDetector()}, uri="/no/such/video.mp4")
     assert result.failed is not None and result.failed.code == "not_found" and out == []
+
+
+class RecordingReader(CountingDetector):
+    """Notes what kind of frames it was given and how many JPEG bytes they held."""
+
+    def __init__(self):
+        super().__init__()
+        self.kinds, self.jpeg_bytes = set(), 0
+
+    def process(self, batch: FrameBatch):
+        self.kinds |= {type(f).__name__ for f in batch.frames}
+        self.jpeg_bytes += sum(len(f.jpeg) for f in batch.frames)
+        return super().process(batch)
+
+
+class PixelReader(RecordingReader):
+    accepts_pixels = True
+
+
+def test_frames_skip_jpeg_only_when_every_reader_takes_pixels():
+    """Ingest encodes no JPEG for frame batches when every agent that reads them is in this process and says it
+    takes decoded pictures (the detector does); an agent that does not say so gets JPEGs."""
+    for reader, kinds in ((PixelReader(), {"PixelFrame"}), (RecordingReader(), {"Frame"})):
+        result, out = run({"detector": reader})
+        assert result.failed is None and len(out) == 6
+        assert reader.kinds == kinds and (reader.jpeg_bytes > 0) == (kinds == {"Frame"})
