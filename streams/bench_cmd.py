@@ -187,7 +187,7 @@ def run_direct(video: Path, agents: list[str], per_agent: dict[str, dict]) -> di
     from scenedetect.common import FrameTimecode, Timecode
 
     from agents.ingest import IngestSettings
-    from agents.ingest.scenes import make_detector, scaled_size
+    from agents.ingest.scenes import SWS_THREADS, make_detector, scaled_size
     from streams import table
 
     s = IngestSettings().with_options(per_agent.get("ingest", {}))
@@ -222,7 +222,8 @@ def run_direct(video: Path, agents: list[str], per_agent: dict[str, dict]) -> di
                         # no timestamp: continue the frame grid, as ingest does
                         pts = frame.pts if frame.pts is not None else (pts or 0) + round(1 / (fps * vstream.time_base))
                         with timed(spent["scenedetect"], this_thread=True):
-                            image = frame.to_ndarray(width=detect_size[0], height=detect_size[1], format="bgr24")
+                            image = frame.to_ndarray(width=detect_size[0], height=detect_size[1], format="bgr24",
+                                                     threads=SWS_THREADS)
                             scene_cuts += len(cuts.process_frame(
                                 FrameTimecode(Timecode(pts, vstream.time_base), fps=fps), image))
                         t = float((pts - offset) * vstream.time_base)
@@ -230,7 +231,7 @@ def run_direct(video: Path, agents: list[str], per_agent: dict[str, dict]) -> di
                             slot = math.floor(t * s.frame_rate + 1e-9) + 1
                             with timed(spent["detector"]):
                                 batch.append(frame.to_ndarray(width=frame_size[0], height=frame_size[1],
-                                                              format="bgr24"))
+                                                              format="bgr24", threads=SWS_THREADS))
                                 if len(batch) == s.frames_per_batch:
                                     detector._predict(batch)
                                     batch = []

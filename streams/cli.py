@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 import time
 from pathlib import Path
 
 from agents.errors import ConfigError, InputError
+from streams.video_ids import video_id
 
 DESCRIPTION = """\
 scenestream: a video in, a stream of per-scene records out (bounds, caption, speech, sounds, objects).
@@ -17,11 +17,6 @@ scenestream: a video in, a stream of per-scene records out (bounds, caption, spe
   scenestream models list             the models installed and where they came from
   scenestream agents                  the agents, what each reads, writes and fills
 """
-
-
-def _video_id(source: str) -> str:
-    stem = Path(source.split("?")[0].rstrip("/")).stem or "video"
-    return f"{stem[:40]}-{hashlib.sha1(source.encode()).hexdigest()[:8]}"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -49,7 +44,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for name in set(per_agent) - {"ingest", *names}:
         table.build(name, per_agent[name])  # options of an agent not run are still checked
     out.mkdir(parents=True, exist_ok=True)
-    request = VideoRequest(args.video_id or _video_id(args.source), args.source, per_agent.get("ingest", {}), time.time())
+    request = VideoRequest(args.video_id or video_id(args.source), args.source, per_agent.get("ingest", {}), time.time())
     ingest = IngestAgent(IngestSettings())
     pipeline = EmbeddedPipeline(ingest, processors, queue_size=args.queue_size)
     view = ProgressView(Path(args.source).name or args.source, enabled=None if not args.quiet else False)

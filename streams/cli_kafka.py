@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import sys
-import uuid
-from pathlib import Path
+
+from streams.video_ids import video_id
 
 
 BROKER_HELP = "Kafka bootstrap servers host:port[,...] (default: $SCENESTREAM_BROKER or localhost:9092)"
@@ -23,14 +22,6 @@ def _settings(args: argparse.Namespace, **extra):
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--broker", help=BROKER_HELP)
     p.add_argument("--prefix", help=PREFIX_HELP)
-
-
-def new_video_id(source: str) -> str:
-    """A fresh id per submission: the joiner remembers finished ids (to ignore replays after a crash), so
-    resubmitting a source needs a new id to be processed again."""
-    stem = Path(source.split("?")[0].rstrip("/")).stem or "video"
-    digest = hashlib.sha1(source.encode()).hexdigest()[:6]
-    return f"{stem[:40]}-{digest}-{uuid.uuid4().hex[:6]}"
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -66,7 +57,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     options = request_options(args.source, args.option, args.live)
-    request = make_request(args.source, args.video_id or new_video_id(args.source), options)
+    request = make_request(args.source, args.video_id or video_id(args.source, fresh=True), options)
     asyncio.run(submit(settings, request))
     print(request.video_id, flush=True)
     return 0

@@ -43,6 +43,7 @@ from pydantic import BaseModel
 from agents.errors import ConfigError, InputError
 from streams.metrics import CONTENT_TYPE_LATEST, Metrics
 from streams.outputs.thumbnails import WIDTH, VideoFrames, data_uri, scene_time, shrink
+from streams.video_ids import video_id as make_video_id
 
 SUBSCRIBER_QUEUE = 2000
 KEEPALIVE_SECONDS = 15.0
@@ -68,10 +69,7 @@ class ServeSettings:
 
 
 def _video_id(source: str) -> str:
-    from streams.cli_kafka import new_video_id  # a fresh id per submission (a finished id is not run again)
-
-    vid = re.sub(r"[^A-Za-z0-9._-]", "_", new_video_id(source)).lstrip("._-")
-    return vid or "video"
+    return make_video_id(source, fresh=True)  # a fresh id per submission (a finished id is not run again)
 
 
 # ------------------------------------------------------------------ the events the server has seen

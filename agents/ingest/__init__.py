@@ -151,11 +151,11 @@ def _start_decoders(d: _Decoding) -> None:
         vstream.thread_type = "AUTO"  # frame + slice threading in the decoder
         fps = float(vstream.average_rate or vstream.guessed_rate or 25)
         w, h = vstream.codec_context.width, vstream.codec_context.height
-        d.cutter = SceneCutter(s, fps, w, h, vstream.time_base, _stream_offset(vstream))
+        d.video = Offload(lambda item: _picture(d, *item))
+        d.cutter = SceneCutter(s, fps, w, h, vstream.time_base, _stream_offset(vstream), release=d.video.release)
         d.sampler = FrameSampler(d.vid, s.frame_rate, s.frames_per_batch, s.frame_long_side, w, h, s.jpeg_quality,
                                  pixels=d.pixel_frames)
         d.frame_step = 1.0 / fps
-        d.video = Offload(lambda item: _picture(d, *item))
     if d.astream is not None:
         d.chunker = AudioChunker(d.vid, s.sample_rate, s.audio_chunk_seconds)
 

@@ -7,7 +7,7 @@ import math
 
 import av
 
-from agents.ingest.scenes import encode_jpeg, scaled_size
+from agents.ingest.scenes import SWS_THREADS, encode_jpeg, scaled_size
 from schemas import Frame, FrameBatch, PixelFrame
 
 
@@ -38,7 +38,7 @@ class FrameSampler:
     def _frame(self, t: float, frame: av.VideoFrame) -> Frame:
         w, h = self.size
         if self.pixels:
-            return PixelFrame(t, frame.to_ndarray(width=w, height=h, format="bgr24"))
+            return PixelFrame(t, frame.to_ndarray(width=w, height=h, format="bgr24", threads=SWS_THREADS))
         return Frame(time=t, jpeg=encode_jpeg(frame, self.size, self.quality), width=w, height=h)
 
     def _emit(self, end: float, last: bool) -> FrameBatch:

@@ -24,6 +24,7 @@ class Offload:
         # depth: items waiting at most. A decoded frame is width x height x 1.5 bytes (1.4 MB at 720p, 12 MB at 4K).
         self._in: queue.Queue = queue.Queue(depth)
         self._out: queue.SimpleQueue = queue.SimpleQueue()
+        self._released: queue.SimpleQueue = queue.SimpleQueue()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -48,10 +49,21 @@ class Offload:
 
     def put(self, item: Any) -> list:
         self._in.put(item)
+        self.drop_released()
         return self._ready()
+
+    def release(self, thing: Any) -> None:
+        """From the thread: hand back something to be freed by the caller's thread (a decoded frame: see
+        SceneCutter.release)."""
+        self._released.put(thing)
+
+    def drop_released(self) -> None:
+        while not self._released.empty():
+            self._released.get()
 
     def finish(self) -> list:
         self.close()
+        self.drop_released()
         return self._ready()
 
     def close(self) -> None:
