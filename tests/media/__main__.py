@@ -1,5 +1,5 @@
 """python -m tests.media                    fetch / make every test medium (fetch.PREFETCH), print each and where
-python -m tests.media NAME[=ARG] ...      only these, e.g. synth_clip long_video=20 silence_wav=2
+python -m tests.media NAME[=ARG] ...      only these, e.g. synth_clip long_video=20 silence_wav=2 film=10
 python -m tests.media NAME --print-path   print only the path(s) (used by `make demo`)
 
 Exit status 1 with the reason when a medium is unavailable here (a tool or a registry is missing)."""
@@ -27,7 +27,7 @@ def main(argv: list[str]) -> int:
             func = getattr(fetch, name, None)
             if name.startswith("_") or name not in fetch.__all__ or not callable(func) or name in (
                     "cache", "bad_inputs", "MediaUnavailable"):
-                print(f"unknown medium {name!r}; have: {', '.join(fetch.ALL)}, long_video=MINUTES", file=sys.stderr)
+                print(f"unknown medium {name!r}; have: {', '.join(fetch.ALL)}, long_video=MINUTES, film=MINUTES", file=sys.stderr)
                 return 2
             jobs.append((name, (_arg(arg),) if arg else ()))
     t_all = time.perf_counter()
