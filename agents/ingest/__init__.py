@@ -91,11 +91,10 @@ class IngestAgent:
         """The steps of one ingest, on an open container: probe the tracks and say `accepted`, decode every packet
         into records, then flush what is still open and say `ingested`."""
         d = _probe(container, request, s)
-        d.pixel_frames = self.pixel_frames
         # Tell consumers at once which tracks exist, so nobody waits for audio from a video without any.
         yield VideoEvent(d.vid, "accepted", time=time.time(), uri=request.uri, duration=d.declared,
                          has_video=d.vstream is not None, has_audio=d.astream is not None)
-        _start_decoders(d)
+        _start_decoders(d, pixel_frames=self.pixel_frames)
         try:
             yield from _decode_packets(container, d)
             yield from _finish(d)
@@ -112,7 +111,6 @@ class _Decoding:
     vstream: object | None
     astream: object | None
     declared: float | None  # the container's duration, when it states one
-    pixel_frames: bool = False
     cutter: SceneCutter | None = None
     sampler: FrameSampler | None = None
     video: Offload | None = None  # the thread that runs the cutter and the sampler on each decoded picture
@@ -144,8 +142,9 @@ def _probe(container, request: VideoRequest, s: IngestSettings) -> _Decoding:
     return _Decoding(request, s, vstream, astream, declared)
 
 
-def _start_decoders(d: _Decoding) -> None:
-    """The scene cutter and frame sampler for the video track, the audio chunker for the audio track."""
+def _start_decoders(d: _Decoding, pixel_frames: bool) -> None:
+    """The scene cutter and frame sampler for the video track (frames as pictures when `pixel_frames`), the audio
+    chunker for the audio track."""
     s, vstream = d.s, d.vstream
     if vstream is not None:
         vstream.thread_type = "AUTO"  # frame + slice threading in the decoder
@@ -154,7 +153,7 @@ def _start_decoders(d: _Decoding) -> None:
         d.video = Offload(lambda item: _picture(d, *item))
         d.cutter = SceneCutter(s, fps, w, h, vstream.time_base, _stream_offset(vstream), release=d.video.release)
         d.sampler = FrameSampler(d.vid, s.frame_rate, s.frames_per_batch, s.frame_long_side, w, h, s.jpeg_quality,
-                                 pixels=d.pixel_frames)
+                                 pixels=pixel_frames)
         d.frame_step = 1.0 / fps
     if d.astream is not None:
         d.chunker = AudioChunker(d.vid, s.sample_rate, s.audio_chunk_seconds)
