@@ -104,7 +104,7 @@ class DetectorAgent:
             with quiet_ultralytics():
                 self.model = YOLO(str(folder), task=torch_model.task)
             self.device = "cpu"
-            hold_threads(self.model, s.threads, folder)
+            hold_threads(self.model, s.threads, folder, s.precision)
             self._predict([np.zeros((64, 64, 3), np.uint8)])  # loads and compiles the OpenVINO model
         except Exception as exc:
             self.model, self.device = torch_model, torch_device

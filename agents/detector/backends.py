@@ -112,10 +112,20 @@ def openvino_threads(backend) -> int:
     return int(backend.ov_compiled_model.get_property("INFERENCE_NUM_THREADS"))
 
 
-def limit_openvino_threads(backend, threads: int, model_dir: Path) -> None:
+OPENVINO_PRECISION = {"f32": "f32", "bf16": "bf16"}  # our names -> INFERENCE_PRECISION_HINT values
+
+
+def openvino_precision(backend) -> str:
+    """The precision the compiled model really runs at (OpenVINO's INFERENCE_PRECISION_HINT after compiling)."""
+    hint = backend.ov_compiled_model.get_property("INFERENCE_PRECISION_HINT")  # an openvino.Type
+    name = getattr(hint, "get_type_name", lambda: str(hint))()
+    return {"bf16": "bf16", "bfloat16": "bf16", "f32": "f32", "float32": "f32"}.get(name, name)
+
+
+def limit_openvino_threads(backend, threads: int, model_dir: Path, precision: str = "auto") -> None:
     """Recompile ultralytics' OpenVINO model (from `model_dir`, the export it loaded) with INFERENCE_NUM_THREADS =
-    `threads`: ultralytics compiles it with OpenVINO's default thread count and has no option for it. Only on the
-    CPU device, whose plugin the property belongs to."""
+    `threads` (and INFERENCE_PRECISION_HINT unless `precision` is auto): ultralytics compiles it with OpenVINO's
+    defaults and has no option for either. Only on the CPU device, whose plugin the properties belong to."""
     import openvino as ov
 
     keywords = dict(getattr(backend.compile_model, "keywords", {}))  # ultralytics' partial(core.compile_model, ...)
@@ -123,13 +133,15 @@ def limit_openvino_threads(backend, threads: int, model_dir: Path) -> None:
     if device != "CPU":
         return
     config = {**(keywords.get("config") or {"PERFORMANCE_HINT": "LATENCY"}), "INFERENCE_NUM_THREADS": threads}
+    if precision != "auto":
+        config["INFERENCE_PRECISION_HINT"] = OPENVINO_PRECISION[precision]
     core = ov.Core()
     xml = next(Path(model_dir).glob("*.xml"))
     backend.compile_model = partial(core.compile_model, device_name=device, config=config)
     backend.ov_compiled_model = backend.compile_model(core.read_model(str(xml), str(xml.with_suffix(".bin"))))
 
 
-def hold_threads(yolo, threads: int, model_dir: Path | None = None) -> None:
+def hold_threads(yolo, threads: int, model_dir: Path | None = None, precision: str = "auto") -> None:
     """Register a callback that sets our thread counts at the start of every predict. ultralytics runs
     `on_predict_start` after it has set up its predictor (and with it reset torch's threads, and compiled an
     OpenVINO model with its own), so ours hold for the whole predict, whatever ultralytics or another agent in this
@@ -141,7 +153,7 @@ def hold_threads(yolo, threads: int, model_dir: Path | None = None) -> None:
             torch.set_num_threads(threads)
         backend = openvino_backend(predictor)
         if backend is not None and model_dir is not None and getattr(backend, "scenestream_threads", None) != threads:
-            limit_openvino_threads(backend, threads, model_dir)  # once per backend ultralytics builds
+            limit_openvino_threads(backend, threads, model_dir, precision)  # once per backend ultralytics builds
             backend.scenestream_threads = threads
 
     yolo.add_callback("on_predict_start", on_predict_start)

@@ -1,7 +1,9 @@
 """Settings of the object detector. Every field can come from `from_options` (CLI/config strings included: `classes`
-as "0,2,5", `label_map` as "Normal:person,Fall:person" or JSON); unknown keys are ignored, bad values are a
-ConfigError at start-up."""
+as "0,2,5", `label_map` as "Normal:person,Fall:person" or JSON); an unknown key or a bad value is a ConfigError
+at start-up."""
 from __future__ import annotations
+
+import os
 
 from dataclasses import dataclass, field, fields
 from typing import Literal
@@ -47,6 +49,10 @@ class DetectorSettings:
     backend: Literal["auto", "torch", "openvino"] = "auto"  # auto = an OpenVINO export of the .pt checkpoint on a
     #   CPU (cached; about 2-3x faster than torch here, bench/RESULTS.md), torch on CUDA; a failed export falls back
     #   to torch with one warning. Models that are not a .pt checkpoint (.yaml, .onnx) run as ultralytics loads them
+    precision: Literal["auto", "f32", "bf16"] = "auto"  # OpenVINO's INFERENCE_PRECISION_HINT on a CPU: auto = its
+    #   own choice (bf16 where the CPU has AMX, f32 elsewhere, e.g. AMD EPYC), so boxes near a threshold can differ
+    #   between machines. The environment's SCENESTREAM_OPENVINO_PRECISION sets it for a whole process (the suite
+    #   runs once with f32 forced, as a machine without AMX does)
     half: bool = False  # fp16 inference on CUDA (ignored on CPU, where it would be slower)
     classes: list[int] | None = None  # keep only these class ids (None = all)
     label_map: dict[str, str] = field(default_factory=dict)  # model label -> reported label
@@ -57,6 +63,8 @@ class DetectorSettings:
     @classmethod
     def from_options(cls, options: dict | None) -> "DetectorSettings":
         options = dict(options or {})
+        if "precision" not in options and os.environ.get("SCENESTREAM_OPENVINO_PRECISION"):
+            options["precision"] = os.environ["SCENESTREAM_OPENVINO_PRECISION"]
         s = convert(cls, options, "detector")
         if not s.model:
             s.model = default_model("detector", HUB_DEFAULT, OFFLINE_DEFAULT, ULTRALYTICS_ASSETS)

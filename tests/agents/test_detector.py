@@ -11,7 +11,7 @@ from PIL import Image
 from ultralytics.utils import NUM_THREADS as ULTRALYTICS_THREADS
 
 from agents.detector import DetectorAgent, DetectorSettings, _decode, backends
-from agents.detector.backends import openvino_backend, openvino_threads
+from agents.detector.backends import openvino_backend, openvino_precision, openvino_threads
 from agents.errors import ConfigError
 from agents.options import parse_pairs
 from agents.ingest import IngestAgent
@@ -135,6 +135,13 @@ def _same_box(a, b, tol=0.01) -> bool:  # normalised coordinates: 0.01 is 6 px a
     return bool(np.abs(np.asarray(a) - np.asarray(b)).max() <= tol)
 
 
+# OpenVINO runs bf16 on a CPU with AMX and f32 elsewhere, torch f32 everywhere: the same box scores a few hundredths
+# apart between kernels, so a box near a threshold is kept by one and not the other. Compare only boxes well clear
+# of it: every box scoring CONFIDENT in one must have its twin in the other at any score the detector keeps
+# (settings.conf, 0.1), which a kernel difference cannot cross.
+CONFIDENT = 0.4
+
+
 @pytest.mark.slow
 def test_openvino_finds_what_torch_finds(detector, torch_detector):
     frames = [f for b in pan_batches("p") for f in b.frames] + [jpeg(media.bus_jpg()), jpeg(media.zidane_jpg())]
@@ -144,13 +151,33 @@ def test_openvino_finds_what_torch_finds(detector, torch_detector):
     for one, other in ((ov, pt), (pt, ov)):  # every confident box of each has its twin in the other
         for a, b in zip(one, other):
             for box, conf, cls in zip(a.boxes.xyxyn.numpy(), a.boxes.conf.numpy(), a.boxes.cls.numpy()):
-                if conf < 0.25:
+                if conf < CONFIDENT:
                     continue
                 strong += 1
-                twins = [j for j, x in enumerate(b.boxes.xyxyn.numpy()) if _same_box(box, x)]
+                twins = [j for j, x in enumerate(b.boxes.xyxyn.numpy()) if _same_box(box, x, tol=0.02)]
                 assert twins, (box, conf, b.boxes.xyxyn.numpy())
-                assert b.boxes.cls.numpy()[twins[0]] == cls and abs(b.boxes.conf.numpy()[twins[0]] - conf) < 0.02
+                assert b.boxes.cls.numpy()[twins[0]] == cls and abs(b.boxes.conf.numpy()[twins[0]] - conf) < 0.1
     assert strong >= 2 * 2 * len(frames)  # at least two people a frame, both ways
+
+
+def test_openvino_precision_is_in_effect():
+    """-o detector.precision=f32 is what the compiled model runs at (read back from OpenVINO, not from our
+    settings), as on a machine without AMX."""
+    agent = DetectorAgent.from_options({"precision": "f32"})
+    agent.setup()
+    assert agent.backend == "openvino"
+    assert openvino_precision(openvino_backend(agent.model.predictor)) == "f32"
+    [det] = agent.process(FrameBatch("bus", 0, 0.0, 0.5, [jpeg(media.bus_jpg())], last=True))
+    assert det.error is None and len({t.track_id for t in det.tracks}) >= 3
+
+
+def test_precision_from_the_environment(monkeypatch):
+    monkeypatch.setenv("SCENESTREAM_OPENVINO_PRECISION", "f32")
+    assert DetectorSettings.from_options({}).precision == "f32"
+    assert DetectorSettings.from_options({"precision": "bf16"}).precision == "bf16"  # an option wins
+    monkeypatch.setenv("SCENESTREAM_OPENVINO_PRECISION", "f16")
+    with pytest.raises(ConfigError):
+        DetectorSettings.from_options({})
 
 
 @pytest.mark.slow
