@@ -63,7 +63,7 @@ bench: $(DEPS) sysdeps
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 schemas: $(DEPS)
-	$(BIN)/python -m schemas.jsonschema
+	$(BIN)/python -m scenestream.schemas.jsonschema
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache

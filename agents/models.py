@@ -18,7 +18,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.errors import ConfigError
+from scenestream.agents.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

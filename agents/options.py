@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from agents.errors import ConfigError
+from scenestream.agents.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -27,7 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from agents.asr import AsrAgent, AsrSettings  # noqa: E402
+from scenestream.agents.asr import AsrAgent, AsrSettings  # noqa: E402
 from bench.machine import record  # noqa: E402
 from tests import media  # noqa: E402
 from tests.agents.test_asr import chunks, edits, normalise, pcm16k  # noqa: E402

@@ -30,8 +30,8 @@ TITLE = "Detector backends: torch vs OpenVINO (imgsz 640, batches of 8)"
 
 
 def frames(total: int, per_batch: int = 8):
-    from agents.ingest import IngestAgent
-    from schemas import FrameBatch, VideoRequest
+    from scenestream.agents.ingest import IngestAgent
+    from scenestream.schemas import FrameBatch, VideoRequest
     from tests import media
 
     out = []
@@ -48,7 +48,7 @@ def frames(total: int, per_batch: int = 8):
 
 def static_export(checkpoint: str, imgsz: int) -> Path:
     """A static-shape export (every batch padded to 8 frames of 640x640), made in a temporary folder."""
-    from agents.detector.backends import quiet_ultralytics
+    from scenestream.agents.detector.backends import quiet_ultralytics
     from ultralytics import YOLO
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-detector-"))
@@ -60,8 +60,8 @@ def static_export(checkpoint: str, imgsz: int) -> Path:
 
 
 def agent(backend: str, threads: int, imgsz: int, static: Path | None = None):
-    from agents.detector import DetectorAgent
-    from agents.detector.backends import hold_threads, quiet_ultralytics
+    from scenestream.agents.detector import DetectorAgent
+    from scenestream.agents.detector.backends import hold_threads, quiet_ultralytics
 
     a = DetectorAgent.from_options({"backend": backend, "threads": threads, "imgsz": imgsz})
     a.setup()

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 
 from bench.machine import record  # noqa: E402
-from streams import table  # noqa: E402
+from scenestream.streams.core import table  # noqa: E402
 from tests import media  # noqa: E402
 from tests.kafka.kafkatools import OFFLINE, WorkerProcess, scenestream  # noqa: E402
 

@@ -23,7 +23,7 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 import orjson  # noqa: E402
 
 from bench.machine import record  # noqa: E402
-from schemas import SceneCaption, loads  # noqa: E402
+from scenestream.schemas import SceneCaption, loads  # noqa: E402
 from tests import media  # noqa: E402
 from tests.streams.live_server import LiveServer  # noqa: E402
 

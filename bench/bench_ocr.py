@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("SCENESTREAM_OFFLINE", "1")
 
-from agents.ingest import IngestAgent  # noqa: E402
-from agents.ocr import OcrAgent  # noqa: E402
-from agents.ocr.merge import levenshtein, similarity  # noqa: E402
+from scenestream.agents.ingest import IngestAgent  # noqa: E402
+from scenestream.agents.ocr import OcrAgent  # noqa: E402
+from scenestream.agents.ocr.merge import levenshtein, similarity  # noqa: E402
 from bench.machine import record  # noqa: E402
-from schemas import Scene, VideoRequest  # noqa: E402
+from scenestream.schemas import Scene, VideoRequest  # noqa: E402
 from tests import media  # noqa: E402
 from tests.agents.title_cards import CARDS, make_video  # noqa: E402
 

@@ -16,11 +16,11 @@ os.environ.setdefault("SCENESTREAM_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
-from agents.ingest import IngestAgent  # noqa: E402
+from scenestream.agents.ingest import IngestAgent  # noqa: E402
 from bench.machine import record  # noqa: E402
-from schemas import VideoRequest  # noqa: E402
-from streams import table  # noqa: E402
-from streams.embedded import EmbeddedPipeline  # noqa: E402
+from scenestream.schemas import VideoRequest  # noqa: E402
+from scenestream.streams.core import table  # noqa: E402
+from scenestream.streams.runtimes.embedded import EmbeddedPipeline  # noqa: E402
 from tests import media  # noqa: E402
 
 RUNS = [["asr"], ["tagger"], ["detector"], ["asr", "tagger", "detector"]]

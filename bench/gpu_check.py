@@ -134,7 +134,7 @@ def keyframes(n_scenes: int, per_scene: int, side: int):
     tokens and the batch is left-padded), short side `side`, as ingest sends them."""
     from PIL import Image
 
-    from schemas import Keyframe, Scene
+    from scenestream.schemas import Keyframe, Scene
 
     sources = [Image.open(asset("bus.jpg")).convert("RGB"), Image.open(asset("zidane.jpg")).convert("RGB")]
     aspects = [1.0, 4 / 3, 16 / 9, 3 / 4, 1.5]
@@ -196,7 +196,7 @@ def caption_mode(model_dir: Path, scenes, mode: str, a) -> dict:
     """One precision: load through the agent, run every scene one at a time and in batches, compare ids."""
     import torch
 
-    from agents.captioner import CaptionerAgent
+    from scenestream.agents.captioner import CaptionerAgent
 
     cuda = a.device.startswith("cuda")
     opts = {"model": str(model_dir), "device": a.device, "attn": "sdpa", "max_new_tokens": a.new_tokens,
@@ -317,8 +317,8 @@ def detector_part(a, model_path: str, lines: list[str]) -> None:
     import numpy as np
     from PIL import Image
 
-    from agents.detector import DetectorAgent
-    from schemas import Frame, FrameBatch
+    from scenestream.agents.detector import DetectorAgent
+    from scenestream.schemas import Frame, FrameBatch
 
     lines.append(f"### Detector (DetectorAgent, backend torch, pack person-yolov8 checkpoint, device {a.device})\n")
     lines.append(f"FrameBatches of {a.det_batch} real frames (bus.jpg 810x1080 and zidane.jpg 1280x720, alternating, "
@@ -409,7 +409,7 @@ def main() -> int:
                               else "")
         try:
             if not tok:
-                from agents.models import resolve_model
+                from scenestream.agents.models import resolve_model
                 tok = resolve_model("minilm").location
             captioner_part(a, tok, lines)
         except Exception as exc:  # noqa: BLE001
@@ -420,7 +420,7 @@ def main() -> int:
                                   .is_file() else "")
         try:
             if not pt:
-                from agents.models import resolve_model
+                from scenestream.agents.models import resolve_model
                 pt = resolve_model("pack:person-yolov8").location
             detector_part(a, pt, lines)
         except Exception as exc:  # noqa: BLE001

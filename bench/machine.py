@@ -8,7 +8,7 @@ RESULTS = Path(__file__).parent / "RESULTS.md"
 
 
 def machine() -> str:
-    from streams.bench_cmd import machine_facts  # one description of the machine, shared with `scenestream bench`
+    from scenestream.streams.bench.command import machine_facts  # one description of the machine, shared with `scenestream bench`
 
     m = machine_facts()
     mem = f", {m['memory_gib']:.0f} GiB RAM" if m["memory_gib"] else ""

@@ -1,6 +1,6 @@
 """Records of every scenestream topic, (de)serialised with orjson. See DESIGN.md."""
-from schemas.codec import dumps, from_dict, loads, to_dict
-from schemas.records import (
+from scenestream.schemas.codec import dumps, from_dict, loads, to_dict
+from scenestream.schemas.records import (
     EVENT_KINDS,
     CAPTION_SCHEMA_VERSION,
     SCHEMA_VERSION,
@@ -26,7 +26,7 @@ from schemas.records import (
     VlmCaption,
     Word,
 )
-from schemas.topics import RECORDS_BY_TOPIC
+from scenestream.schemas.topics import RECORDS_BY_TOPIC
 
 __all__ = [
     "EVENT_KINDS", "SCHEMA_VERSION", "CAPTION_SCHEMA_VERSION", "RECORDS_BY_TOPIC", "dumps", "loads", "to_dict", "from_dict",

@@ -1,7 +1,7 @@
 """Which record type travels on which topic (names without the configurable prefix)."""
 from __future__ import annotations
 
-from schemas.records import (
+from scenestream.schemas.records import (
     AudioChunk,
     AudioTags,
     DeadLetter,

@@ -1,5 +1,5 @@
 import sys
 
-from streams.cli import main
+from scenestream.streams.cli.main import main
 
 sys.exit(main())

@@ -46,7 +46,7 @@ def prefix(request):
 
 # Agents registered by plugins (SCENESTREAM_PLUGINS set by one test) must not leak into the next test's table:
 # each test starts from the built-in table, and a plugin it names is imported afresh.
-from streams import table as _table  # noqa: E402
+from scenestream.streams.core import table as _table  # noqa: E402
 
 _BUILTIN_AGENTS = dict(_table.TABLE)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 
-from agents.asr.settings import AsrSettings
-from agents.asr.stream import VideoStream
-from schemas import AudioChunk, Transcript
+from scenestream.agents.asr.settings import AsrSettings
+from scenestream.agents.asr.stream import VideoStream
+from scenestream.schemas import AudioChunk, Transcript
 
 __all__ = ["AsrAgent", "AsrSettings"]
 
@@ -20,10 +20,10 @@ log = logging.getLogger(__name__)
 
 def make_backend(settings: AsrSettings):
     if settings.backend == "openai":
-        from agents.asr.openai import OpenAIBackend
+        from scenestream.agents.asr.openai import OpenAIBackend
 
         return OpenAIBackend(settings)
-    from agents.asr.whisper import FasterWhisperBackend
+    from scenestream.agents.asr.whisper import FasterWhisperBackend
 
     return FasterWhisperBackend(settings)
 

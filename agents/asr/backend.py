@@ -6,7 +6,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from agents.asr.speech import Packed
+from scenestream.agents.asr.speech import Packed
 
 
 @dataclass

@@ -25,9 +25,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from agents.asr.backend import RegionText
-from agents.asr.settings import AsrSettings
-from agents.asr.speech import RATE, Packed
+from scenestream.agents.asr.backend import RegionText
+from scenestream.agents.asr.settings import AsrSettings
+from scenestream.agents.asr.speech import RATE, Packed
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 MAX_RETRY_AFTER = 60.0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from agents.errors import ConfigError
-from agents.options import convert
-from agents.models import default_model
+from scenestream.agents.errors import ConfigError
+from scenestream.agents.options import convert
+from scenestream.agents.models import default_model
 
 BACKENDS = ("faster-whisper", "openai")
 # With a network: Whisper small (multilingual, CTranslate2) is the best accuracy that still runs near real time on

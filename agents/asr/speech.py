@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 from faster_whisper.vad import SpeechTimestampsMap, VadOptions, collect_chunks, get_speech_timestamps
 
-from agents.asr.settings import WHISPER_CHUNK
+from scenestream.agents.asr.settings import WHISPER_CHUNK
 
 RATE = 16000
 VAD_OPTIONS = VadOptions(max_speech_duration_s=WHISPER_CHUNK, min_silence_duration_ms=160)

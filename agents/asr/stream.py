@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agents.asr.backend import Backend, RegionText
-from agents.asr.settings import WHISPER_CHUNK, AsrSettings
-from agents.asr.speech import RATE, Packed, choose_cut, chunk_starts, pack, quietest, speech_segments
-from schemas import AudioChunk, Transcript, Word
+from scenestream.agents.asr.backend import Backend, RegionText
+from scenestream.agents.asr.settings import WHISPER_CHUNK, AsrSettings
+from scenestream.agents.asr.speech import RATE, Packed, choose_cut, chunk_starts, pack, quietest, speech_segments
+from scenestream.schemas import AudioChunk, Transcript, Word
 
 
 @dataclass

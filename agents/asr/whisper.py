@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 
-from agents.asr.backend import RegionText, run_now
-from agents.asr.settings import AsrSettings
-from agents.asr.speech import Packed
-from agents.errors import ConfigError
-from agents.models import offline, pick_device, resolve_model
+from scenestream.agents.asr.backend import RegionText, run_now
+from scenestream.agents.asr.settings import AsrSettings
+from scenestream.agents.asr.speech import Packed
+from scenestream.agents.errors import ConfigError
+from scenestream.agents.models import offline, pick_device, resolve_model
 
 
 def compute_type(requested: str, device: str) -> str:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import time
 
-from agents.captioner.engine import Engine, Generated, one_line
-from agents.captioner.offline import MODEL_ID as OFFLINE_ID
-from agents.captioner.offline import compose_offline_caption
-from agents.captioner.settings import CaptionerSettings
-from agents.images import open_image
-from agents.models import pick_device, resolve_model
-from schemas import Scene, VlmCaption
+from scenestream.agents.captioner.engine import Engine, Generated, one_line
+from scenestream.agents.captioner.offline import MODEL_ID as OFFLINE_ID
+from scenestream.agents.captioner.offline import compose_offline_caption
+from scenestream.agents.captioner.settings import CaptionerSettings
+from scenestream.agents.images import open_image
+from scenestream.agents.models import pick_device, resolve_model
+from scenestream.schemas import Scene, VlmCaption
 
 __all__ = ["CaptionerAgent", "CaptionerSettings"]
 
@@ -45,11 +45,11 @@ class CaptionerAgent:
 
         torch.set_num_threads(s.threads)
         if s.backend == "offline":
-            from agents.captioner.offline import OfflineLabeler
+            from scenestream.agents.captioner.offline import OfflineLabeler
 
             self.engine = OfflineLabeler(resolve_model(s.model).location, s.labels_per_frame, s.label_threshold)
             return
-        from agents.captioner.hf import VlmCaptioner, check_machine
+        from scenestream.agents.captioner.hf import VlmCaptioner, check_machine
 
         check_machine(s, device)
         self.engine = VlmCaptioner(s, resolve_model(s.model).location, device)

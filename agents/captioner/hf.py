@@ -7,11 +7,11 @@ import importlib.util
 import logging
 import time
 
-from agents.captioner.backends import BACKENDS, BY_MODEL_TYPE, VlmBackend
-from agents.captioner.engine import Generated, one_line
-from agents.captioner.guards import RepetitionGuard, repeating
-from agents.captioner.settings import CaptionerSettings
-from agents.errors import ConfigError
+from scenestream.agents.captioner.backends import BACKENDS, BY_MODEL_TYPE, VlmBackend
+from scenestream.agents.captioner.engine import Generated, one_line
+from scenestream.agents.captioner.guards import RepetitionGuard, repeating
+from scenestream.agents.captioner.settings import CaptionerSettings
+from scenestream.agents.errors import ConfigError
 
 log = logging.getLogger("scenestream.captioner")
 

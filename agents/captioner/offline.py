@@ -8,7 +8,7 @@ import time
 import numpy as np
 from PIL import Image
 
-from agents.captioner.engine import Generated
+from scenestream.agents.captioner.engine import Generated
 
 MODEL_ID = "offline:efficientnet-lite0"
 

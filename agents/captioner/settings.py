@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from agents.errors import ConfigError
-from agents.options import convert
+from scenestream.agents.errors import ConfigError
+from scenestream.agents.options import convert
 
 VLM_BACKENDS = ("llava-next", "instructblip", "phi3v", "generic")
 BACKENDS = ("offline",) + VLM_BACKENDS

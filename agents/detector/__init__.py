@@ -22,13 +22,13 @@ from collections import OrderedDict
 
 import numpy as np
 
-from agents.detector.backends import hold_threads, openvino_export, quiet_ultralytics
-from agents.detector.settings import TRACKERS, DetectorSettings
-from agents.errors import ConfigError
-from agents.images import open_image
-from agents.models import offline, pick_device, resolve_model
-from schemas import Detections, FrameBatch, PixelFrame, TrackObservation
-from agents.errors import one_line
+from scenestream.agents.detector.backends import hold_threads, openvino_export, quiet_ultralytics
+from scenestream.agents.detector.settings import TRACKERS, DetectorSettings
+from scenestream.agents.errors import ConfigError
+from scenestream.agents.images import open_image
+from scenestream.agents.models import offline, pick_device, resolve_model
+from scenestream.schemas import Detections, FrameBatch, PixelFrame, TrackObservation
+from scenestream.agents.errors import one_line
 
 __all__ = ["DetectorAgent", "DetectorSettings"]
 log = logging.getLogger("scenestream.detector")

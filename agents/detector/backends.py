@@ -24,7 +24,7 @@ import warnings
 from functools import partial
 from pathlib import Path
 
-from agents.models import cache_dir
+from scenestream.agents.models import cache_dir
 
 OV_SUFFIX = "_openvino_model"
 EXPORT_BATCH = 8  # the batch the export is traced with (the ingest's frames_per_batch); dynamic: any batch runs

@@ -8,9 +8,9 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
-from agents.errors import ConfigError
-from agents.options import convert
-from agents.models import ULTRALYTICS_ASSETS, default_model
+from scenestream.agents.errors import ConfigError
+from scenestream.agents.options import convert
+from scenestream.agents.models import ULTRALYTICS_ASSETS, default_model
 
 HUB_DEFAULT = "yolo11n.pt"  # ultralytics downloads it from its GitHub assets on first use
 OFFLINE_DEFAULT = "person-yolov8"

@@ -12,14 +12,14 @@ from typing import Iterator
 
 import av
 
-from agents.errors import InputError
-from agents.ingest.audio import AudioChunker
-from agents.ingest.frames import FrameSampler
-from agents.ingest.offload import Offload
-from agents.ingest.scenes import ClosedScene, SceneCutter
-from agents.ingest.settings import IngestSettings
-from agents.ingest.source import open_container, resolve
-from schemas import AudioChunk, FrameBatch, Scene, VideoEvent, VideoRequest
+from scenestream.agents.errors import InputError
+from scenestream.agents.ingest.audio import AudioChunker
+from scenestream.agents.ingest.frames import FrameSampler
+from scenestream.agents.ingest.offload import Offload
+from scenestream.agents.ingest.scenes import ClosedScene, SceneCutter
+from scenestream.agents.ingest.settings import IngestSettings
+from scenestream.agents.ingest.source import open_container, resolve
+from scenestream.schemas import AudioChunk, FrameBatch, Scene, VideoEvent, VideoRequest
 
 __all__ = ["IngestAgent", "IngestSettings", "resolve"]
 

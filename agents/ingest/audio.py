@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import av
 
-from schemas import AudioChunk
+from scenestream.schemas import AudioChunk
 
 
 class AudioChunker:

@@ -7,8 +7,8 @@ import math
 
 import av
 
-from agents.ingest.scenes import SWS_THREADS, encode_jpeg, scaled_size
-from schemas import Frame, FrameBatch, PixelFrame
+from scenestream.agents.ingest.scenes import SWS_THREADS, encode_jpeg, scaled_size
+from scenestream.schemas import Frame, FrameBatch, PixelFrame
 
 
 class FrameSampler:

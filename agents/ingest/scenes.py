@@ -23,8 +23,8 @@ from PIL import Image
 from scenedetect import AdaptiveDetector, ContentDetector
 from scenedetect.common import FrameTimecode, Timecode
 
-from agents.ingest.settings import IngestSettings
-from schemas import Keyframe
+from scenestream.agents.ingest.settings import IngestSettings
+from scenestream.schemas import Keyframe
 
 
 def make_detector(settings: IngestSettings, fps: float):

@@ -13,7 +13,7 @@ class IngestSettings:
     min_scene_len: float = 0.6  # seconds; PySceneDetect's default of 15 frames at 25 fps
     max_scene_seconds: float = 0.0  # 0 = off; else a scene this long is closed even without a cut. A detector
     #   only reports a cut once it sees the next scene's frames, so without this a live source's long shot (a
-    #   fixed camera) would give no record until the shot ends; live sources set it (streams/live.py)
+    #   fixed camera) would give no record until the shot ends; live sources set it (streams/core/live.py)
     detect_width: int = 256  # frames are downscaled to about this width for detection, as PySceneDetect does
     keyframes: int = 2  # per scene, at 0, 1/n, 2/n ... of its duration (2 = start and middle, as the seed)
     keyframe_short_side: int = 336
@@ -33,8 +33,8 @@ class IngestSettings:
     def with_options(self, options: dict) -> "IngestSettings":
         """These settings with a request's options on top. A bad option is an InputError (the request fails with
         `bad_option`, the worker goes on)."""
-        from agents.errors import ConfigError, InputError
-        from agents.options import convert
+        from scenestream.agents.errors import ConfigError, InputError
+        from scenestream.agents.options import convert
 
         base = {f.name: getattr(self, f.name) for f in fields(self)}
         try:

@@ -11,9 +11,9 @@ from urllib.parse import unquote, urlsplit
 
 import av
 
-from agents.errors import InputError
+from scenestream.agents.errors import InputError
 
-NETWORK_SCHEMES = ("http", "https", "rtsp", "rtsps", "rtmp", "rtmps", "udp", "rtp")  # live ones: streams/live.py
+NETWORK_SCHEMES = ("http", "https", "rtsp", "rtsps", "rtmp", "rtmps", "udp", "rtp")  # live ones: streams/core/live.py
 SCHEMES = ("file",) + NETWORK_SCHEMES
 
 

@@ -11,10 +11,10 @@ import io
 
 import numpy as np
 
-from agents.ocr.engine import ModelFiles, OcrEngine, model_files
-from agents.ocr.merge import merge_readings
-from agents.ocr.settings import OcrSettings
-from schemas import Keyframe, Scene, SceneText
+from scenestream.agents.ocr.engine import ModelFiles, OcrEngine, model_files
+from scenestream.agents.ocr.merge import merge_readings
+from scenestream.agents.ocr.settings import OcrSettings
+from scenestream.schemas import Keyframe, Scene, SceneText
 
 __all__ = ["OcrAgent", "OcrSettings"]
 

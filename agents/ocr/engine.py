@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.errors import ConfigError
-from agents.ocr.merge import Reading, join_fragments
-from agents.ocr.settings import OcrSettings
+from scenestream.agents.errors import ConfigError
+from scenestream.agents.ocr.merge import Reading, join_fragments
+from scenestream.agents.ocr.settings import OcrSettings
 
 WHEEL_LANGUAGE = "ch"  # the wheel's recogniser: PP-OCRv4 "ch", Chinese and English
 

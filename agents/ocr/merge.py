@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas import TextLine
+from scenestream.schemas import TextLine
 
 MIN_IOU = 0.3  # boxes of one line in two frames; text that moved further is a new line
 MAX_GAP = 0.8  # line heights between two words of one line that the detector boxed apart

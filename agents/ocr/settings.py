@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from agents.errors import ConfigError
-from agents.options import convert
+from scenestream.agents.errors import ConfigError
+from scenestream.agents.options import convert
 
 
 @dataclass

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.models import pick_device, resolve_model
-from agents.tagger.settings import TaggerSettings
-from agents.tagger.spans import merge_windows
-from schemas import AudioChunk, AudioEvent, AudioTags
-from agents.errors import one_line
+from scenestream.agents.models import pick_device, resolve_model
+from scenestream.agents.tagger.settings import TaggerSettings
+from scenestream.agents.tagger.spans import merge_windows
+from scenestream.schemas import AudioChunk, AudioEvent, AudioTags
+from scenestream.agents.errors import one_line
 
 __all__ = ["TaggerAgent", "TaggerSettings"]
 
@@ -34,12 +34,12 @@ class TaggerAgent:
     def setup(self) -> None:
         s = self.settings
         if s.backend == "yamnet":
-            from agents.tagger.yamnet import YamnetBackend
+            from scenestream.agents.tagger.yamnet import YamnetBackend
 
             self.backend = YamnetBackend(resolve_model(s.model).location, s.threads)
             self.model_id = "yamnet-int8" if s.model in ("yamnet", "pack:yamnet") else s.model
         else:
-            from agents.tagger.ast import AstBackend
+            from scenestream.agents.tagger.ast import AstBackend
 
             self.backend = AstBackend(resolve_model(s.model).location, pick_device(s.device), s.threads,
                                       s.batch_size)

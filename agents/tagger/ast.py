@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.tagger.spans import window_starts
+from scenestream.agents.tagger.spans import window_starts
 
 SR = 16000
 

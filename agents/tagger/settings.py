@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from agents.errors import ConfigError
-from agents.options import convert
-from agents.models import default_model, offline
+from scenestream.agents.errors import ConfigError
+from scenestream.agents.options import convert
+from scenestream.agents.models import default_model, offline
 
 AST_HUB = "MIT/ast-finetuned-audioset-10-10-0.4593"
 BACKENDS = ("yamnet", "ast")

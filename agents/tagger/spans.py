@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from schemas import AudioEvent
+from scenestream.schemas import AudioEvent
 
 # Not events: "Silence" is the absence of one.
 IGNORED = frozenset({"Silence"})

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from transformers.audio_utils import mel_filter_bank, spectrogram, window_function
 
-from agents.tagger.spans import window_starts
+from scenestream.agents.tagger.spans import window_starts
 
 SR = 16000
 WIN, HOP, NFFT, MELS, PATCH = 400, 160, 512, 64, 96  # samples, samples, FFT points, bands, frames

@@ -6,13 +6,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from streams.outputs.sources import CAPTIONS_FILE, read_jsonl
+from scenestream.streams.outputs.sources import CAPTIONS_FILE, read_jsonl
 
 
 def write_run_outputs(out_dir: Path) -> list[Path]:
     """After `scenestream run`: the files made from out_dir/captions.jsonl (captions.vtt, captions.srt,
     report.html). A failure here is one line on stderr, never a failed run: the records themselves are written."""
-    from streams.outputs import subtitles
+    from scenestream.streams.outputs import subtitles
 
     out_dir = Path(out_dir)
     written: list[Path] = []
@@ -24,7 +24,7 @@ def write_run_outputs(out_dir: Path) -> list[Path]:
             written.append(subtitles.write(read_jsonl(out_dir), target, fmt))
         except Exception as exc:  # noqa: BLE001 - an output is extra; the run's records stand
             print(f"scenestream: {target}: not written ({type(exc).__name__}: {exc})", file=sys.stderr)
-    from streams.outputs.report import REPORT_FILE, write_report  # report.html: timeline, pictures, timings
+    from scenestream.streams.outputs.report import REPORT_FILE, write_report  # report.html: timeline, pictures, timings
 
     try:
         written.append(write_report(out_dir))

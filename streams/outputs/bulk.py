@@ -10,7 +10,7 @@ from typing import IO, Iterable, Iterator
 
 import orjson
 
-from streams.outputs.sources import scene_key
+from scenestream.streams.outputs.sources import scene_key
 
 DEFAULT_INDEX = "scenestream-scenes"
 DERIVED = ("scene_key", "sounds", "object_labels", "on_screen_text")

@@ -24,8 +24,8 @@ from typing import Iterable
 
 import orjson
 
-from agents.errors import ConfigError
-from streams.outputs.sources import scene_key
+from scenestream.agents.errors import ConfigError
+from scenestream.streams.outputs.sources import scene_key
 
 MODEL = "minilm"  # offline pack name (agents/models.py); any sentence-transformers model or directory works
 RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al. 2009): damps the weight of the top ranks
@@ -62,7 +62,7 @@ def _sqlite():
 @functools.lru_cache(maxsize=4)
 def _embedder(model: str):
     """One SentenceTransformer per model name and process (loading takes seconds; encoding is thread-safe)."""
-    from agents.models import pick_device, resolve_model
+    from scenestream.agents.models import pick_device, resolve_model
 
     source = resolve_model(model)
     try:

@@ -23,9 +23,9 @@ from typing import Iterator
 
 import orjson
 
-from agents.errors import InputError
-from streams.outputs.sources import CAPTIONS_FILE, captions_path
-from streams.outputs.thumbnails import WIDTH, VideoFrames, data_uri, scene_time
+from scenestream.agents.errors import InputError
+from scenestream.streams.outputs.sources import CAPTIONS_FILE, captions_path
+from scenestream.streams.outputs.thumbnails import WIDTH, VideoFrames, data_uri, scene_time
 
 REPORT_FILE = "report.html"
 SUMMARY_FILE = "summary.json"
@@ -44,7 +44,7 @@ class _Video:
 def _environment():
     import jinja2
 
-    return jinja2.Environment(loader=jinja2.PackageLoader("streams.outputs", "templates"),
+    return jinja2.Environment(loader=jinja2.PackageLoader("scenestream.streams.outputs", "templates"),
                               autoescape=True, trim_blocks=True, lstrip_blocks=True,
                               undefined=jinja2.StrictUndefined)
 

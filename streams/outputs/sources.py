@@ -15,7 +15,7 @@ from typing import AsyncIterator, Iterable, Iterator
 
 import orjson
 
-from agents.errors import ConfigError
+from scenestream.agents.errors import ConfigError
 
 CAPTIONS_FILE = "captions.jsonl"
 
@@ -70,7 +70,7 @@ def scene_key(rec: dict) -> str:
 
 def kafka_settings(broker: str | None = None, prefix: str | None = None):
     """The same settings (flags over SCENESTREAM_* variables over defaults) as `scenestream tail`."""
-    from streams.kafka.settings import KafkaSettings
+    from scenestream.streams.runtimes.kafka.settings import KafkaSettings
 
     return KafkaSettings.from_env(broker=broker, prefix=prefix)
 

@@ -67,8 +67,8 @@ class VideoFrames:
     def _open(self) -> bool:
         if self._container is not None or self._failed:
             return not self._failed
-        from agents.errors import InputError
-        from agents.ingest.source import open_container
+        from scenestream.agents.errors import InputError
+        from scenestream.agents.ingest.source import open_container
 
         try:
             self._container = open_container(self.uri)

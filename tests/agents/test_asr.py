@@ -16,12 +16,12 @@ import av
 import numpy as np
 import pytest
 
-from agents.asr import AsrAgent, AsrSettings
-from agents.asr.speech import RATE, choose_cut, chunk_starts, pack, speech_segments
-from agents.errors import ConfigError
-from agents.ingest import IngestAgent
-from schemas import AudioChunk, Scene, SceneCaption, Transcript, VideoEvent, VideoRequest
-from streams.joiner import Joiner
+from scenestream.agents.asr import AsrAgent, AsrSettings
+from scenestream.agents.asr.speech import RATE, choose_cut, chunk_starts, pack, speech_segments
+from scenestream.agents.errors import ConfigError
+from scenestream.agents.ingest import IngestAgent
+from scenestream.schemas import AudioChunk, Scene, SceneCaption, Transcript, VideoEvent, VideoRequest
+from scenestream.streams.core.joiner import Joiner
 from tests import media
 
 

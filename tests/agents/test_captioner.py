@@ -11,15 +11,15 @@ import pytest
 import torch
 from PIL import Image
 
-from agents.captioner import CaptionerAgent
-from agents.captioner.backends import InstructBlip, LegacyDynamicCache, LlavaNext, Phi3Vision, VlmBackend, panorama
-from agents.captioner.batching import Batcher
-from agents.captioner.hf import load_options
-from agents.captioner.offline import compose_offline_caption
-from agents.captioner.settings import CaptionerSettings
-from agents.errors import ConfigError
-from agents.models import resolve_model
-from schemas import Keyframe, Scene
+from scenestream.agents.captioner import CaptionerAgent
+from scenestream.agents.captioner.backends import InstructBlip, LegacyDynamicCache, LlavaNext, Phi3Vision, VlmBackend, panorama
+from scenestream.agents.captioner.batching import Batcher
+from scenestream.agents.captioner.hf import load_options
+from scenestream.agents.captioner.offline import compose_offline_caption
+from scenestream.agents.captioner.settings import CaptionerSettings
+from scenestream.agents.errors import ConfigError
+from scenestream.agents.models import resolve_model
+from scenestream.schemas import Keyframe, Scene
 from tests import media
 
 PROMPT = "Describe this video scene in one or two factual sentences."
@@ -178,7 +178,7 @@ def scenes(n, frames=2):
 
 
 def frames_of(scene_list):
-    from agents.captioner import _decode
+    from scenestream.agents.captioner import _decode
 
     return [_decode(s) for s in scene_list]
 
@@ -331,7 +331,7 @@ def test_phi35_vision_prompt_and_images():
 def test_backend_follows_the_model_type_without_running_hub_code(tmp_path):
     import json
 
-    from agents.captioner.hf import backend_class
+    from scenestream.agents.captioner.hf import backend_class
 
     (tmp_path / "config.json").write_text(json.dumps({
         "model_type": "phi3_v", "auto_map": {"AutoConfig": "configuration_phi3_v.Phi3VConfig"}}))
@@ -426,7 +426,7 @@ def test_a_corrupt_keyframe_is_pillows_error_with_ultralytics_loaded():
 
     import ultralytics.utils.patches  # noqa: F401
 
-    from agents.captioner import _decode
+    from scenestream.agents.captioner import _decode
 
     [scene] = scenes(1)
     scene.keyframes[1].jpeg = b"not a jpeg"

@@ -10,12 +10,12 @@ import torch
 from PIL import Image
 from ultralytics.utils import NUM_THREADS as ULTRALYTICS_THREADS
 
-from agents.detector import DetectorAgent, DetectorSettings, _decode, backends
-from agents.detector.backends import openvino_backend, openvino_precision, openvino_threads
-from agents.errors import ConfigError
-from agents.options import parse_pairs
-from agents.ingest import IngestAgent
-from schemas import Frame, FrameBatch, VideoRequest
+from scenestream.agents.detector import DetectorAgent, DetectorSettings, _decode, backends
+from scenestream.agents.detector.backends import openvino_backend, openvino_precision, openvino_threads
+from scenestream.agents.errors import ConfigError
+from scenestream.agents.options import parse_pairs
+from scenestream.agents.ingest import IngestAgent
+from scenestream.schemas import Frame, FrameBatch, VideoRequest
 from tests import media
 
 
@@ -310,7 +310,7 @@ def test_pixel_frames_give_the_tracks_jpeg_frames_give(detector):
     the real ingest both ways, gives the same confident people in every frame, boxes within a few pixels. (Weak
     boxes may differ: a person cut by the frame's edge can score either side of ByteTrack's thresholds with or
     without JPEG's artefacts.)"""
-    from schemas import PixelFrame
+    from scenestream.schemas import PixelFrame
 
     agent = IngestAgent()
     agent.pixel_frames = True

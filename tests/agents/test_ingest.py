@@ -3,10 +3,10 @@ import struct
 
 import pytest
 
-from agents.ingest import IngestAgent, IngestSettings
-from agents.ingest.source import resolve
-from agents.errors import InputError
-from schemas import AudioChunk, FrameBatch, Scene, VideoEvent, VideoRequest
+from scenestream.agents.ingest import IngestAgent, IngestSettings
+from scenestream.agents.ingest.source import resolve
+from scenestream.agents.errors import InputError
+from scenestream.schemas import AudioChunk, FrameBatch, Scene, VideoEvent, VideoRequest
 from tests import media
 
 FPS = 25.0
@@ -174,7 +174,7 @@ def test_pixel_frames_are_the_jpeg_frames_decoded(bikes):
     import numpy as np
     from PIL import Image
     import io
-    from schemas import PixelFrame
+    from scenestream.schemas import PixelFrame
 
     agent = IngestAgent()
     agent.pixel_frames = True
@@ -200,7 +200,7 @@ def test_a_decode_stopped_early_leaves_no_thread_behind():
 
 
 def test_an_error_in_the_video_thread_reaches_the_caller():
-    from agents.ingest.offload import Offload
+    from scenestream.agents.ingest.offload import Offload
 
     def work(item):
         if item == 3:

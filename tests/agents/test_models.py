@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.errors import ConfigError
-from agents.models import PACK, pick_device, resolve_model
+from scenestream.agents.errors import ConfigError
+from scenestream.agents.models import PACK, pick_device, resolve_model
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,7 +83,7 @@ OFFLINE_SWITCHES = ("HF_HUB_OFFLINE", "SCENESTREAM_OFFLINE", "YOLO_OFFLINE", "TR
 @pytest.fixture
 def fresh_probe(monkeypatch):
     """The reachability answers and notices are per process; each test starts without them."""
-    from agents import models
+    from scenestream.agents import models
 
     monkeypatch.setattr(models, "_reachable", {})
     monkeypatch.setattr(models, "_noticed", set())
@@ -93,12 +93,12 @@ def fresh_probe(monkeypatch):
 
 
 def test_unreachable_hub_falls_back_to_the_pack_with_one_notice(fresh_probe, monkeypatch, caplog):
-    from agents.asr.settings import HUB_DEFAULT, AsrSettings
-    from agents.tagger.settings import TaggerSettings
+    from scenestream.agents.asr.settings import HUB_DEFAULT, AsrSettings
+    from scenestream.agents.tagger.settings import TaggerSettings
 
     for k, v in NO_NETWORK.items():
         monkeypatch.setenv(k, v)
-    with caplog.at_level("WARNING", logger="agents.models"):
+    with caplog.at_level("WARNING", logger="scenestream.agents.models"):
         assert AsrSettings().model_spec() == "whisper-tiny.en"
         assert AsrSettings().model_spec() == "whisper-tiny.en"  # asked twice, said once
         assert TaggerSettings.from_options({}).backend == "yamnet"
@@ -116,9 +116,9 @@ def test_reachable_hub_keeps_the_hub_defaults(fresh_probe, monkeypatch, caplog):
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     import threading
 
-    from agents.asr.settings import HUB_DEFAULT, AsrSettings
-    from agents.detector.settings import DetectorSettings
-    from agents.tagger.settings import TaggerSettings
+    from scenestream.agents.asr.settings import HUB_DEFAULT, AsrSettings
+    from scenestream.agents.detector.settings import DetectorSettings
+    from scenestream.agents.tagger.settings import TaggerSettings
 
     class NotFound(BaseHTTPRequestHandler):
         def do_HEAD(self):
@@ -134,7 +134,7 @@ def test_reachable_hub_keeps_the_hub_defaults(fresh_probe, monkeypatch, caplog):
         url = f"http://127.0.0.1:{server.server_address[1]}"
         monkeypatch.setenv("HF_ENDPOINT", url)
         monkeypatch.setattr(fresh_probe, "_reachable", {fresh_probe.ULTRALYTICS_ASSETS: True})  # not asked here
-        with caplog.at_level("WARNING", logger="agents.models"):
+        with caplog.at_level("WARNING", logger="scenestream.agents.models"):
             assert AsrSettings().model_spec() == HUB_DEFAULT
             assert TaggerSettings.from_options({}).backend == "ast"
             assert DetectorSettings.from_options({}).model == "yolo11n.pt"

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.captioner.offline import compose_offline_caption
-from agents.errors import ConfigError
-from agents.ingest import IngestAgent
-from agents.ocr import OcrAgent, OcrSettings
-from agents.ocr.engine import SpacedDecode, model_files, same_pixels, wheel_dir
-from agents.ocr.merge import Reading, join_fragments, levenshtein, merge_readings, similarity
-from schemas import Keyframe, Scene, SceneText, VideoRequest
+from scenestream.agents.captioner.offline import compose_offline_caption
+from scenestream.agents.errors import ConfigError
+from scenestream.agents.ingest import IngestAgent
+from scenestream.agents.ocr import OcrAgent, OcrSettings
+from scenestream.agents.ocr.engine import SpacedDecode, model_files, same_pixels, wheel_dir
+from scenestream.agents.ocr.merge import Reading, join_fragments, levenshtein, merge_readings, similarity
+from scenestream.schemas import Keyframe, Scene, SceneText, VideoRequest
 from tests.agents.title_cards import CARDS, have_tools, make_video
 
 

@@ -4,11 +4,11 @@ import av
 import numpy as np
 import pytest
 
-from agents.errors import ConfigError
-from agents.tagger import TaggerAgent, TaggerSettings
-from agents.tagger.spans import merge_windows, window_starts
-from schemas import AudioChunk, AudioEvent, AudioTags, Scene, SceneCaption, VideoEvent
-from streams.joiner import Joiner
+from scenestream.agents.errors import ConfigError
+from scenestream.agents.tagger import TaggerAgent, TaggerSettings
+from scenestream.agents.tagger.spans import merge_windows, window_starts
+from scenestream.schemas import AudioChunk, AudioEvent, AudioTags, Scene, SceneCaption, VideoEvent
+from scenestream.streams.core.joiner import Joiner
 from tests import media
 
 SR = 16000

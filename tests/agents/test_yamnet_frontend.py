@@ -3,8 +3,8 @@ it replaced (kept here only as the reference), on real desktop sounds and speech
 import numpy as np
 import pytest
 
-from agents.tagger import TaggerAgent
-from agents.tagger import yamnet as y
+from scenestream.agents.tagger import TaggerAgent
+from scenestream.agents.tagger import yamnet as y
 from tests import media
 from tests.agents.test_tagger import pcm
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from schemas import Scene
-from streams import fill, table
+from scenestream.schemas import Scene
+from scenestream.streams.core import fill, table
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from schemas import SceneCaption
+from scenestream.schemas import SceneCaption
 from tests import media
 from tests.kafka.kafkatools import WorkerProcess, read_topic, scenestream
 

@@ -12,8 +12,8 @@ import os
 import time
 from dataclasses import dataclass
 
-from schemas import Scene
-from streams import fill, table
+from scenestream.schemas import Scene
+from scenestream.streams.core import fill, table
 
 HOLD_AT_MOST = 600.0  # a guard: a test that never opens the gate fails on its own deadline, the worker not hangs
 

@@ -9,8 +9,8 @@ import orjson
 import psutil
 import pytest
 
-from schemas import SceneCaption
-from streams import table
+from scenestream.schemas import SceneCaption
+from scenestream.streams.core import table
 from tests import media
 from tests.kafka.kafkatools import WorkerProcess, produce, read_topic, scenestream
 

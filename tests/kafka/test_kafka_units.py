@@ -7,14 +7,14 @@ import faust
 import orjson
 import pytest
 
-from agents.errors import ConfigError
-from schemas import Keyframe, Scene, VideoEvent, dumps
-from streams.joiner import Joiner, VideoJoin
-from streams.kafka.ingest import parse_request, routes
-from streams.kafka.join import decode_state, encode_state
-from streams.kafka.models import PendingAcks
-from streams.kafka.settings import KafkaSettings, joiner_inputs
-from streams.kafka.worker import joiner_sources, parse_agent_options, parse_agents
+from scenestream.agents.errors import ConfigError
+from scenestream.schemas import Keyframe, Scene, VideoEvent, dumps
+from scenestream.streams.core.joiner import Joiner, VideoJoin
+from scenestream.streams.runtimes.kafka.ingest import parse_request, routes
+from scenestream.streams.runtimes.kafka.join import decode_state, encode_state
+from scenestream.streams.runtimes.kafka.models import PendingAcks
+from scenestream.streams.runtimes.kafka.settings import KafkaSettings, joiner_inputs
+from scenestream.streams.runtimes.kafka.worker import joiner_sources, parse_agent_options, parse_agents
 from tests import media
 
 
@@ -196,7 +196,7 @@ def test_a_finished_video_is_stored_as_a_tombstone_that_ignores_replays():
 
 
 def test_a_live_request_gets_the_latency_profile_under_the_users_options():
-    from streams.cli_kafka import request_options
+    from scenestream.streams.cli.kafka import request_options
 
     assert request_options("clip.mp4", ["keyframes=3"], None) == {"keyframes": "3"}
     live = request_options("rtsp://cam/1", ["audio_chunk_seconds=5"], None)

@@ -2,8 +2,8 @@
 import orjson
 import pytest
 
-from streams.cli import main
-from streams.outputs import bulk
+from scenestream.streams.cli.main import main
+from scenestream.streams.outputs import bulk
 from tests.outputs.conftest import records
 
 

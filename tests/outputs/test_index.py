@@ -3,8 +3,8 @@ of the test media, and the index/search commands."""
 import orjson
 import pytest
 
-from streams.cli import main
-from streams.outputs.index import SceneIndex, fts_query
+from scenestream.streams.cli.main import main
+from scenestream.streams.outputs.index import SceneIndex, fts_query
 from tests.outputs.conftest import records
 from tests.outputs.corpus import QUERIES, SEGMENTS
 

@@ -6,11 +6,11 @@ import secrets
 import orjson
 import pytest
 
-from streams.cli import main
-from streams.kafka.admin import ensure_topics
-from streams.kafka.settings import KafkaSettings
-from streams.outputs import bulk, sources
-from streams.outputs.index import SceneIndex
+from scenestream.streams.cli.main import main
+from scenestream.streams.runtimes.kafka.admin import ensure_topics
+from scenestream.streams.runtimes.kafka.settings import KafkaSettings
+from scenestream.streams.outputs import bulk, sources
+from scenestream.streams.outputs.index import SceneIndex
 from tests.outputs.conftest import records
 
 

@@ -9,8 +9,8 @@ import orjson
 import pytest
 from PIL import Image
 
-from streams.cli import main
-from streams.outputs.report import write_report
+from scenestream.streams.cli.main import main
+from scenestream.streams.outputs.report import write_report
 from tests.media import bikes
 from tests.outputs.browser import dump_dom, parse, screenshot
 from tests.outputs.pictures import check_picture, frames_160

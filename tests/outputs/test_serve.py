@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.metrics import Metrics
-from streams.serve import Hub, ServeSettings, create_app
+from scenestream.streams.core.metrics import Metrics
+from scenestream.streams.server.app import Hub, ServeSettings, create_app
 from tests.media import bikes, synth_clip
 from tests.outputs.browser import chromium, parse, screenshot
 from tests.outputs.pictures import check_picture, frames_160
@@ -232,8 +232,8 @@ def test_kafka_mode_submits_a_request_and_follows_the_captions_topic(broker, tmp
 
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-    from schemas import SceneCaption, VideoEvent, VideoRequest, dumps, loads
-    from streams.kafka.settings import KafkaSettings
+    from scenestream.schemas import SceneCaption, VideoEvent, VideoRequest, dumps, loads
+    from scenestream.streams.runtimes.kafka.settings import KafkaSettings
 
     prefix = f"serve-{uuid.uuid4().hex[:8]}."
     kafka = KafkaSettings.from_env(broker=broker, prefix=prefix)

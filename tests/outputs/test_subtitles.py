@@ -3,8 +3,8 @@ the records they were made from; the cue rules on hand-made words; `scenestream 
 import pysubs2
 import pytest
 
-from streams.cli import main
-from streams.outputs import subtitles
+from scenestream.streams.cli.main import main
+from scenestream.streams.outputs import subtitles
 from tests.outputs.conftest import records
 from tests.outputs.corpus import SEGMENTS
 

@@ -242,8 +242,8 @@ class Kafka:
     def _submit_all(self) -> None:
         import asyncio
 
-        from streams.kafka.client import make_request, submit
-        from streams.kafka.settings import KafkaSettings
+        from scenestream.streams.runtimes.kafka.client import make_request, submit
+        from scenestream.streams.runtimes.kafka.settings import KafkaSettings
 
         settings = KafkaSettings.from_env(broker=self.broker, prefix=self.prefix)
 

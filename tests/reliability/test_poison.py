@@ -12,8 +12,8 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka import AIOKafkaConsumer
 
-from schemas import dumps
-from streams.kafka.settings import KafkaSettings, joiner_inputs
+from scenestream.schemas import dumps
+from scenestream.streams.runtimes.kafka.settings import KafkaSettings, joiner_inputs
 from tests import media
 from tests.kafka.kafkatools import WorkerProcess, produce, read_topic, scenestream
 from tests.schemas.test_records import SAMPLES

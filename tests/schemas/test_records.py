@@ -6,12 +6,12 @@ import jsonschema
 import orjson
 import pytest
 
-import schemas
-from schemas import (
+from scenestream import schemas
+from scenestream.schemas import (
     AudioChunk, AudioEvent, AudioTags, DeadLetter, Detections, Frame, FrameBatch, Keyframe, Scene, SceneCaption,
     SceneText, TextLine, TrackObservation, TrackSummary, Transcript, TranscriptPart, VideoEvent, VideoRequest, VlmCaption, Word,
 )
-from schemas.jsonschema import JSON_DIR, render_all
+from scenestream.schemas.jsonschema import JSON_DIR, render_all
 
 SAMPLES = {
     "videos": VideoRequest("v1", "file:///x.mp4", {"frame_rate": 1}, 1.5),
@@ -63,7 +63,7 @@ def test_schema_rejects_a_wrong_type():
 def test_committed_json_schemas_match_the_dataclasses():
     rendered = render_all()
     on_disk = {p.name: p.read_bytes() for p in JSON_DIR.glob("*.schema.json")}
-    assert on_disk == rendered, "schemas/json is stale: run `make schemas` (python -m schemas.jsonschema)"
+    assert on_disk == rendered, "schemas/json is stale: run `make schemas` (python -m scenestream.schemas.jsonschema)"
 
 
 def test_bytes_travel_as_base64():
@@ -136,7 +136,7 @@ def test_a_pixel_frame_is_never_serialised():
     import numpy as np
     import pytest
 
-    from schemas import FrameBatch, PixelFrame, dumps
+    from scenestream.schemas import FrameBatch, PixelFrame, dumps
 
     f = PixelFrame(0.5, np.zeros((4, 6, 3), np.uint8))
     assert (f.time, f.width, f.height, f.jpeg) == (0.5, 6, 4, b"")

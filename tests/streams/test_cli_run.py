@@ -6,7 +6,7 @@ import sys
 import orjson
 import pytest
 
-from schemas import SceneCaption, loads
+from scenestream.schemas import SceneCaption, loads
 from tests import media
 
 

@@ -2,9 +2,9 @@
 model agents have tests of their own; here we test routing, batching, error handling and back-pressure)."""
 import threading
 
-from agents.ingest import IngestAgent
-from schemas import Detections, FrameBatch, Scene, VideoRequest, VlmCaption
-from streams.embedded import EmbeddedPipeline
+from scenestream.agents.ingest import IngestAgent
+from scenestream.schemas import Detections, FrameBatch, Scene, VideoRequest, VlmCaption
+from scenestream.streams.runtimes.embedded import EmbeddedPipeline
 from tests import media
 
 

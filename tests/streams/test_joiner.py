@@ -1,10 +1,10 @@
 """The joiner alone, on hand-made records: ordering, coverage watermarks, missing fields, bounded state."""
 import random
 
-from schemas import (
+from scenestream.schemas import (
     AudioEvent, AudioTags, Detections, Scene, SceneCaption, TrackObservation, Transcript, VideoEvent, VlmCaption, Word,
 )
-from streams.joiner import Joiner, VideoJoin
+from scenestream.streams.core.joiner import Joiner, VideoJoin
 
 V = "vid"
 

@@ -8,9 +8,9 @@ import threading
 import orjson
 import pytest
 
-from agents.ingest import IngestAgent
-from schemas import Scene, SceneCaption, VideoRequest
-from streams import live
+from scenestream.agents.ingest import IngestAgent
+from scenestream.schemas import Scene, SceneCaption, VideoRequest
+from scenestream.streams.core import live
 from tests import media
 from tests.streams.live_server import LiveServer, free_port
 from tests.streams.test_cli_run import read_captions, scenestream

@@ -1,4 +1,4 @@
-"""streams/metrics.py: separate registries per Metrics, text that prometheus_client's own parser reads, and the
+"""streams/core/metrics.py: separate registries per Metrics, text that prometheus_client's own parser reads, and the
 counts of a real embedded run of bikes.mp4 (6 scenes)."""
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agents.ingest import IngestAgent, IngestSettings
-from schemas import VideoRequest
-from streams import metrics, table
-from streams.embedded import EmbeddedPipeline
+from scenestream.agents.ingest import IngestAgent, IngestSettings
+from scenestream.schemas import VideoRequest
+from scenestream.streams.core import metrics, table
+from scenestream.streams.runtimes.embedded import EmbeddedPipeline
 from tests.media import bikes
 
 

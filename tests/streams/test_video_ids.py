@@ -1,7 +1,7 @@
 """One way to name a video from its source, for `run`, `submit` and the web UI."""
 import re
 
-from streams.video_ids import video_id
+from scenestream.streams.core.video_ids import video_id
 
 SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 

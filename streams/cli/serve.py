@@ -1,5 +1,5 @@
 """The `scenestream report` and `scenestream serve` commands. `add_commands(subparsers)` adds them to the main
-parser (streams/cli.py); heavy imports stay inside the commands so `--help` stays fast."""
+parser (streams/cli/main.py); heavy imports stay inside the commands so `--help` stays fast."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ import sys
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from streams.outputs.report import write_report
+    from scenestream.streams.outputs.report import write_report
 
     path = write_report(args.dir, args.out, thumbnails=not args.no_thumbnails, width=args.width)
     print(path)
@@ -17,7 +17,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from streams.serve import ServeSettings, serve
+    from scenestream.streams.server.app import ServeSettings, serve
 
     settings = ServeSettings(db=Path(args.db), out=Path(args.out), agents=args.agents, options=args.option or [],
                              queue_size=args.queue_size, broker=args.broker, prefix=args.prefix,

@@ -13,19 +13,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from agents.base import Processor
-from schemas import Scene, SceneCaption, VideoEvent, VideoRequest, VlmCaption
-from streams import table
-from streams.batch import batches, internal_error, run_batch, strip_jpegs
-from streams.joiner import Joiner
-from streams.threads import run_from_thread
+from scenestream.agents.base import Processor
+from scenestream.schemas import Scene, SceneCaption, VideoEvent, VideoRequest, VlmCaption
+from scenestream.streams.core import table
+from scenestream.streams.core.batch import batches, internal_error, run_batch, strip_jpegs
+from scenestream.streams.core.joiner import Joiner
+from scenestream.streams.core.threads import run_from_thread
 
 _END = object()
 _TOPIC_OF = {cls: topic for topic, cls in table.INGEST_TOPICS.items()}
 
 
 class _NoMetrics:
-    """Stands in when no metrics are wanted (streams/metrics.py has the real ones)."""
+    """Stands in when no metrics are wanted (streams/core/metrics.py has the real ones)."""
 
     def __getattr__(self, name: str) -> Callable[..., None]:
         return lambda *args, **kwargs: None

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable
 
-from agents.errors import ConfigError
-from schemas import RECORDS_BY_TOPIC, SceneCaption
-from streams import fill
+from scenestream.agents.errors import ConfigError
+from scenestream.schemas import RECORDS_BY_TOPIC, SceneCaption
+from scenestream.streams.core import fill
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def _finish_offline_caption(rec: SceneCaption, outputs: list[dict]) -> None:
     cap = outputs[0] if outputs else {}
     if not rec.captioner.startswith("offline:") or cap.get("error"):
         return
-    from agents.captioner.offline import compose_offline_caption
+    from scenestream.agents.captioner.offline import compose_offline_caption
 
     kwargs = {"text": [line.text for line in rec.text]} if rec.text else {}
     rec.caption = compose_offline_caption(cap.get("labels", []), rec.objects, [e.label for e in rec.audio_events],
@@ -103,16 +103,16 @@ def _builtin(name: str, build: str, input_topic: str, output_topic: str, covers:
                               fill_fn, **kw))
 
 
-_builtin("asr", "agents.asr:AsrAgent", "audio", "transcripts", "window", ("transcript",), fill.transcript,
+_builtin("asr", "scenestream.agents.asr:AsrAgent", "audio", "transcripts", "window", ("transcript",), fill.transcript,
          needs="audio", help="speech to text with word times (faster-whisper)")
-_builtin("tagger", "agents.tagger:TaggerAgent", "audio", "audio-tags", "window", ("audio_events",), fill.audio_events,
+_builtin("tagger", "scenestream.agents.tagger:TaggerAgent", "audio", "audio-tags", "window", ("audio_events",), fill.audio_events,
          needs="audio", help="sound events (YAMNet / AST)")
-_builtin("detector", "agents.detector:DetectorAgent", "frames", "detections", "window", ("objects", "tracks"),
+_builtin("detector", "scenestream.agents.detector:DetectorAgent", "frames", "detections", "window", ("objects", "tracks"),
          fill.tracks, needs="video", help="objects, tracked (YOLO + ByteTrack)")
-_builtin("captioner", "agents.captioner:CaptionerAgent", "scenes", "vlm-captions", "scene",
+_builtin("captioner", "scenestream.agents.captioner:CaptionerAgent", "scenes", "vlm-captions", "scene",
          ("caption", "captioner", "keyframe_times", "timings"), fill.caption, batches=True,
          finish=_finish_offline_caption, help="a caption per scene (vision-language model)")
-_builtin("ocr", "agents.ocr:OcrAgent", "scenes", "scene-text", "scene", ("text",), fill.text, needs="video",
+_builtin("ocr", "scenestream.agents.ocr:OcrAgent", "scenes", "scene-text", "scene", ("text",), fill.text, needs="video",
          help="on-screen text (RapidOCR, PP-OCRv4)")
 
 _plugins_loaded: set[str] = set()

@@ -42,7 +42,7 @@ def joiner_partition(partition: int) -> Iterator[None]:
 
 
 class JoinerTransactions(TransactionManager):
-    """Reads its settings from its own app (streams/kafka/wiring.py App): the topics whose offsets commit inside
+    """Reads its settings from its own app (streams/runtimes/kafka/wiring.py App): the topics whose offsets commit inside
     the joiner's transactions, the table changelog, and the per-app lock. faust commits from its own task,
     concurrently with the agents; the joiner holds the lock while it handles one event (table write, sends, ack)
     and a commit takes it too, so a transaction never closes over half an event."""

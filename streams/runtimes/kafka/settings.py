@@ -11,8 +11,8 @@ import ssl
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from agents.errors import ConfigError
-from streams import table
+from scenestream.agents.errors import ConfigError
+from scenestream.streams.core import table
 
 # Topic names without the prefix, derived from the agent table. `scene-bounds` is internal: Scenes without their
 # JPEGs, keyed by video id, so the joiner sees scene bounds co-partitioned with everything else it joins.

@@ -14,8 +14,8 @@ from typing import Any
 
 import msgspec
 
-from schemas import Scene, SceneCaption, VideoEvent, dumps, to_dict
-from streams import table
+from scenestream.schemas import Scene, SceneCaption, VideoEvent, dumps, to_dict
+from scenestream.streams.core import table
 
 @dataclass
 class SceneInfo:
@@ -77,7 +77,7 @@ class VideoJoin:
 class Joiner:
     """`add(record)` takes any input record and returns the SceneCaptions (and `done` events) it releases.
 
-    `sources`: the agents (names in streams/table.py) whose outputs a scene waits for; every other agent of the
+    `sources`: the agents (names in streams/core/table.py) whose outputs a scene waits for; every other agent of the
     table is reported in `missing` as "not enabled"."""
 
     def __init__(self, sources: list[str] | tuple[str, ...] | None = None):

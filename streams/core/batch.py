@@ -13,9 +13,9 @@ import logging
 import time
 from typing import Any
 
-from agents.errors import one_line
-from schemas import FrameBatch, Scene, VideoEvent
-from streams.table import AgentSpec
+from scenestream.agents.errors import one_line
+from scenestream.schemas import FrameBatch, Scene, VideoEvent
+from scenestream.streams.core.table import AgentSpec
 
 log = logging.getLogger(__name__)
 

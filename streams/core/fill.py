@@ -1,4 +1,4 @@
-"""How each agent's outputs fill a SceneCaption: the `fill` functions of the agent table (streams/table.py).
+"""How each agent's outputs fill a SceneCaption: the `fill` functions of the agent table (streams/core/table.py).
 
 Each takes the caption being built (bounds set) and the agent's outputs as dicts: for a window agent every window
 the joiner still keeps, in index order (a function keeps what overlaps the scene); for a scene agent the one
@@ -6,7 +6,7 @@ output of this scene, if any. Pure functions of their inputs, so a replay builds
 """
 from __future__ import annotations
 
-from schemas import AudioEvent, SceneCaption, TextLine, TrackSummary, TranscriptPart, Word
+from scenestream.schemas import AudioEvent, SceneCaption, TextLine, TrackSummary, TranscriptPart, Word
 
 
 def _overlaps(w: dict, lo: float, hi: float) -> bool:

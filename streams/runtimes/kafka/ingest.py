@@ -18,12 +18,12 @@ from typing import Any
 
 import orjson
 
-from agents.errors import InputError
-from agents.ingest import IngestAgent, resolve
-from schemas import AudioChunk, FrameBatch, Scene, VideoEvent, VideoRequest, from_dict
-from streams.batch import internal_error, strip_jpegs
-from streams.kafka.wiring import Wiring
-from streams.threads import run_from_thread
+from scenestream.agents.errors import InputError
+from scenestream.agents.ingest import IngestAgent, resolve
+from scenestream.schemas import AudioChunk, FrameBatch, Scene, VideoEvent, VideoRequest, from_dict
+from scenestream.streams.core.batch import internal_error, strip_jpegs
+from scenestream.streams.runtimes.kafka.wiring import Wiring
+from scenestream.streams.core.threads import run_from_thread
 
 log = logging.getLogger(__name__)
 

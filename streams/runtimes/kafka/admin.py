@@ -11,8 +11,8 @@ import asyncio
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
-from agents.errors import ConfigError
-from streams.kafka.settings import KafkaSettings, all_topics, joiner_inputs
+from scenestream.agents.errors import ConfigError
+from scenestream.streams.runtimes.kafka.settings import KafkaSettings, all_topics, joiner_inputs
 
 TOPIC_ALREADY_EXISTS = 36
 

@@ -1,5 +1,5 @@
 """The output subcommands of `scenestream`: export (subtitles, Elasticsearch/OpenSearch bulk), index, search.
-`add_commands(subparsers)` adds them to the main parser (streams/cli.py). Heavy imports stay inside the commands so
+`add_commands(subparsers)` adds them to the main parser (streams/cli/main.py). Heavy imports stay inside the commands so
 `--help` stays fast."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from agents.errors import ConfigError
+from scenestream.agents.errors import ConfigError
 
 BROKER_HELP = "Kafka bootstrap servers host:port[,...] (default: $SCENESTREAM_BROKER or localhost:9092)"
 PREFIX_HELP = "topic prefix (default: $SCENESTREAM_PREFIX or 'scenestream.')"
@@ -44,7 +44,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from streams.outputs import bulk, sources, subtitles
+    from scenestream.streams.outputs import bulk, sources, subtitles
 
     if args.kafka:
         if args.source:
@@ -81,8 +81,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def cmd_index(args: argparse.Namespace) -> int:
-    from streams.outputs import sources
-    from streams.outputs.index import SceneIndex
+    from scenestream.streams.outputs import sources
+    from scenestream.streams.outputs.index import SceneIndex
 
     if not args.sources and not args.kafka:
         raise ConfigError("index needs at least one SOURCE (captions.jsonl or run folder) or --kafka")
@@ -116,7 +116,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     import orjson
 
-    from streams.outputs.index import SceneIndex
+    from scenestream.streams.outputs.index import SceneIndex
 
     if not Path(args.db).expanduser().exists():
         raise ConfigError(f"no index at {args.db} (make one with `scenestream index SOURCE --db {args.db}`)")

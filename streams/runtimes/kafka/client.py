@@ -11,10 +11,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 from aiokafka.partitioner import DefaultPartitioner
 
-from agents.errors import ConfigError
-from schemas import VideoEvent, VideoRequest, dumps, loads
-from streams.kafka.admin import ensure_topics
-from streams.kafka.settings import KafkaSettings
+from scenestream.agents.errors import ConfigError
+from scenestream.schemas import VideoEvent, VideoRequest, dumps, loads
+from scenestream.streams.runtimes.kafka.admin import ensure_topics
+from scenestream.streams.runtimes.kafka.settings import KafkaSettings
 
 
 async def submit(settings: KafkaSettings, request: VideoRequest) -> None:

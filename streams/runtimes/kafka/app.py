@@ -1,18 +1,18 @@
 """The faust app of one worker: the topics, and one faust agent per scenestream agent it runs.
 
-Values travel as raw bytes (faust's `raw` serializer) and are decoded here with `schemas.loads`, so a message no one
+Values travel as raw bytes (faust's `raw` serializer) and are decoded here with `scenestream.schemas.loads`, so a message no one
 can read becomes a DeadLetter on `errors` instead of an exception inside faust that would stop the agent.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from streams.kafka.ingest import register_ingest
-from streams.kafka.join import register_joiner
-from streams.kafka.models import register_model_agent
-from streams.kafka.settings import KafkaSettings, all_topics, joiner_inputs
-from streams.kafka.transactions import Transport
-from streams.kafka.wiring import App, Wiring
+from scenestream.streams.runtimes.kafka.ingest import register_ingest
+from scenestream.streams.runtimes.kafka.join import register_joiner
+from scenestream.streams.runtimes.kafka.models import register_model_agent
+from scenestream.streams.runtimes.kafka.settings import KafkaSettings, all_topics, joiner_inputs
+from scenestream.streams.runtimes.kafka.transactions import Transport
+from scenestream.streams.runtimes.kafka.wiring import App, Wiring
 
 
 def build_app(settings: KafkaSettings, agents: list[str], processors: dict[str, Any], *,

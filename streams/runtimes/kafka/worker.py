@@ -9,11 +9,11 @@ from typing import Any
 
 import faust
 
-from agents.errors import ConfigError, InputError
-from agents.options import parse_pairs
-from streams import table
-from streams.kafka.admin import cluster_id, ensure_topics
-from streams.kafka.settings import KafkaSettings
+from scenestream.agents.errors import ConfigError, InputError
+from scenestream.agents.options import parse_pairs
+from scenestream.streams.core import table
+from scenestream.streams.runtimes.kafka.admin import cluster_id, ensure_topics
+from scenestream.streams.runtimes.kafka.settings import KafkaSettings
 
 def worker_agents() -> list[str]:
     return ["ingest", *table.names(), "joiner"]
@@ -70,7 +70,7 @@ class ReadyWorker(faust.Worker):
 
 
 def build_ingest(options: dict[str, str]):
-    from agents.ingest import IngestAgent, IngestSettings
+    from scenestream.agents.ingest import IngestAgent, IngestSettings
 
     try:
         return IngestAgent(IngestSettings().with_options(options))
@@ -80,7 +80,7 @@ def build_ingest(options: dict[str, str]):
 
 def run_worker(settings: KafkaSettings, agents: list[str], options: dict[str, dict[str, str]],
                loglevel: str = "warning") -> int:
-    from streams.kafka.app import build_app
+    from scenestream.streams.runtimes.kafka.app import build_app
 
     model_names = [a for a in agents if a in table.names()]
     processors: dict[str, Any] = {n: table.build(n, options.get(n, {})) for n in model_names}

@@ -7,8 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from agents.errors import ConfigError, InputError
-from streams.video_ids import video_id
+from scenestream.agents.errors import ConfigError, InputError
+from scenestream.streams.core.video_ids import video_id
 
 DESCRIPTION = """\
 scenestream: a video in, a stream of per-scene records out (bounds, caption, speech, sounds, objects).
@@ -24,13 +24,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     import orjson
     from rich.console import Console
 
-    from agents.ingest import IngestAgent, IngestSettings
-    from agents.options import parse_pairs
-    from schemas import VideoRequest, dumps
-    from streams import live, table
-    from streams.embedded import EmbeddedPipeline
-    from streams.outputs import write_run_outputs
-    from streams.report import ProgressView, summary_table
+    from scenestream.agents.ingest import IngestAgent, IngestSettings
+    from scenestream.agents.options import parse_pairs
+    from scenestream.schemas import VideoRequest, dumps
+    from scenestream.streams.core import live, table
+    from scenestream.streams.runtimes.embedded import EmbeddedPipeline
+    from scenestream.streams.outputs import write_run_outputs
+    from scenestream.streams.cli.progress import ProgressView, summary_table
 
     out = Path(args.out)
     names = table.parse_agents(args.agents)
@@ -87,7 +87,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from agents import models
+    from scenestream.agents import models
 
     table = Table(title="offline model pack" + (" (offline: defaults come from here)" if models.offline() else ""))
     for col in ("name", "use", "installed at", "package", "licence"):
@@ -105,10 +105,10 @@ def cmd_agents(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from streams import table
+    from scenestream.streams.core import table
 
     available = set(table.available())
-    view = Table(title="agents (streams/table.py): ingest -> these -> joiner")
+    view = Table(title="agents (streams/core/table.py): ingest -> these -> joiner")
     for col in ("agent", "reads", "writes", "fills", "default", "installed", "what"):
         view.add_column(col)
     for name in table.names():
@@ -156,10 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     ags = sub.add_parser("agents", help="the agents of the pipeline: what each reads, writes and fills",
                          description="The agent table: every model agent with its topics and SceneCaption fields.")
     ags.set_defaults(func=cmd_agents)
-    from streams.cli_kafka import add_commands; add_commands(sub)  # noqa: E702 - Kafka mode: worker, submit, tail, status
-    from streams.bench_cmd import add_commands as bench; bench(sub)  # noqa: E702 - bench: pipeline against the libraries
-    from streams.cli_outputs import add_commands as outputs; outputs(sub)  # noqa: E702 - export, index, search
-    from streams.cli_serve import add_commands as serve; serve(sub)  # noqa: E702 - report, serve
+    from scenestream.streams.cli.kafka import add_commands; add_commands(sub)  # noqa: E702 - Kafka mode: worker, submit, tail, status
+    from scenestream.streams.bench.command import add_commands as bench; bench(sub)  # noqa: E702 - bench: pipeline against the libraries
+    from scenestream.streams.cli.outputs import add_commands as outputs; outputs(sub)  # noqa: E702 - export, index, search
+    from scenestream.streams.cli.serve import add_commands as serve; serve(sub)  # noqa: E702 - report, serve
     return parser
 
 

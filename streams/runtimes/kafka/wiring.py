@@ -1,5 +1,5 @@
 """What the parts of one Kafka worker share: the faust app and the topics by short name. The agents' handlers
-(ingest, models, join) take a Wiring; streams/kafka/app.py composes them, so nothing here imports a handler."""
+(ingest, models, join) take a Wiring; streams/runtimes/kafka/app.py composes them, so nothing here imports a handler."""
 from __future__ import annotations
 
 import asyncio
@@ -10,8 +10,8 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from schemas import DeadLetter, dumps
-from streams.kafka.settings import KafkaSettings
+from scenestream.schemas import DeadLetter, dumps
+from scenestream.streams.runtimes.kafka.settings import KafkaSettings
 
 PAYLOAD_LIMIT = 2000  # characters of an unreadable message kept in its dead letter
 

@@ -1,7 +1,7 @@
 """The joiner on Kafka: one faust agent over all six of its input topics (co-partitioned by video id), its per-video
 state in a faust Table, its SceneCaptions to `captions` keyed `video_id:index` and `done` to `video-events`.
 
-The state logic is `streams.joiner.Joiner.apply`, shared with the embedded runtime. For each event: load the
+The state logic is `scenestream.streams.core.joiner.Joiner.apply`, shared with the embedded runtime. For each event: load the
 video's VideoJoin from the table, apply the record, store the state back, send what it released. With
 exactly_once those three writes and the input offset commit together (transactions.py), so a crash never loses a
 scene nor emits one twice. A finished video leaves only a tombstone (its next index and `done`) so a replay of its
@@ -16,12 +16,12 @@ import logging
 import time
 import zlib
 
-from schemas import Scene, SceneCaption, VideoEvent, loads
-from streams import metrics, table
-from streams.joiner import Joiner, VideoJoin
-from streams.kafka.wiring import Wiring
-from streams.kafka.settings import joiner_inputs
-from streams.kafka.transactions import joiner_partition
+from scenestream.schemas import Scene, SceneCaption, VideoEvent, loads
+from scenestream.streams.core import metrics, table
+from scenestream.streams.core.joiner import Joiner, VideoJoin
+from scenestream.streams.runtimes.kafka.wiring import Wiring
+from scenestream.streams.runtimes.kafka.settings import joiner_inputs
+from scenestream.streams.runtimes.kafka.transactions import joiner_partition
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class JoinRunner:
         # Keys and values are raw bytes: the app's default serializers.
         self.table = wiring.app.Table("joiner", partitions=s.partitions, key_type=bytes, value_type=bytes,
                                       extra_topic_configs={"max.message.bytes": str(s.max_message_bytes)},
-                                      help="per-video join state (zlib JSON of streams.joiner.VideoJoin)")
+                                      help="per-video join state (zlib JSON of scenestream.streams.core.joiner.VideoJoin)")
         self.eos = s.guarantee == "exactly_once"
 
     def _transaction_open(self, partition: int) -> bool:

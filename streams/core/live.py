@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
-from agents.errors import InputError
+from scenestream.agents.errors import InputError
 
 # Schemes FFmpeg reads that only ever carry live streams.
 LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "rtmpt", "udp", "rtp", "srt", "tcp")
@@ -81,7 +81,7 @@ class Source:
         """Open the source with PyAV: a stream without a duration (None or 0) is live. The container stays open for
         ingest. A source that cannot be opened is "not live" here: ingest opens it again and reports why it fails,
         in one line, as for any bad input."""
-        from agents.ingest.source import open_container
+        from scenestream.agents.ingest.source import open_container
 
         try:
             self.container = open_container(self.uri, timeout=timeout)
@@ -104,7 +104,7 @@ class Source:
         seconds (measured: 20-30 s of delay through a 60 s stream when the probe came before loading)."""
         import dataclasses
 
-        from streams import table
+        from scenestream.streams.core import table
 
         if self.live is None:
             self.probe()

@@ -129,10 +129,10 @@ def timed(into: Spent, this_thread: bool = False) -> Iterator[None]:
 def run_pipeline(video: Path, agents: list[str], per_agent: dict[str, dict]) -> tuple[dict, dict]:
     """The embedded pipeline on `video` with `agents`, models loaded before the clock starts. Returns the run's
     summary and facts about the agents (models, detector backend and threads during the run)."""
-    from agents.ingest import IngestAgent, IngestSettings
-    from schemas import VideoRequest
-    from streams import table
-    from streams.embedded import EmbeddedPipeline
+    from scenestream.agents.ingest import IngestAgent, IngestSettings
+    from scenestream.schemas import VideoRequest
+    from scenestream.streams.core import table
+    from scenestream.streams.runtimes.embedded import EmbeddedPipeline
 
     procs = {n: table.build(n, per_agent.get(n, {})) for n in agents}
     pipe = EmbeddedPipeline(IngestAgent(IngestSettings()), procs)
@@ -160,7 +160,7 @@ def detector_facts(agent: Any) -> dict:
     out = {"backend": getattr(agent, "backend", "?"), "threads_setting": agent.settings.threads,
            "imgsz": agent.settings.imgsz}
     try:
-        from agents.detector.backends import openvino_backend, openvino_threads
+        from scenestream.agents.detector.backends import openvino_backend, openvino_threads
 
         backend = openvino_backend(getattr(agent.model, "predictor", None))
         if backend is not None:
@@ -186,9 +186,9 @@ def run_direct(video: Path, agents: list[str], per_agent: dict[str, dict]) -> di
     import numpy as np
     from scenedetect.common import FrameTimecode, Timecode
 
-    from agents.ingest import IngestSettings
-    from agents.ingest.scenes import SWS_THREADS, make_detector, scaled_size
-    from streams import table
+    from scenestream.agents.ingest import IngestSettings
+    from scenestream.agents.ingest.scenes import SWS_THREADS, make_detector, scaled_size
+    from scenestream.streams.core import table
 
     s = IngestSettings().with_options(per_agent.get("ingest", {}))
     models = {n: table.build(n, per_agent.get(n, {})) for n in agents if n in STAGE1}
@@ -393,10 +393,10 @@ def markdown(report: dict) -> str:
 def cmd_bench(args: argparse.Namespace) -> int:
     import orjson
 
-    from agents.errors import ConfigError
-    from agents.ingest import IngestSettings
-    from agents.options import parse_pairs
-    from streams import table
+    from scenestream.agents.errors import ConfigError
+    from scenestream.agents.ingest import IngestSettings
+    from scenestream.agents.options import parse_pairs
+    from scenestream.streams.core import table
 
     if args.repeat < 1:
         raise ConfigError(f"--repeat must be at least 1, not {args.repeat}")

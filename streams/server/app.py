@@ -9,7 +9,7 @@
 - `GET /api/search?q=...`: the scene index (streams/outputs/index.py); every completed scene goes into it.
 - `/runs/ID/report.html`: each embedded run writes a `scenestream run`-style folder under `--out` (captions.jsonl,
   summary.json, subtitles, report.html), served as static files.
-- `/healthz`, and `/metrics` for Prometheus (streams/metrics.py; this app's own registry).
+- `/healthz`, and `/metrics` for Prometheus (streams/core/metrics.py; this app's own registry).
 - `/`: the live page (one HTML file with inline JS, no build step).
 
 Pictures on the live page: in embedded mode they come from the run itself (the ingest's keyframe JPEGs of each
@@ -40,10 +40,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
-from agents.errors import ConfigError, InputError
-from streams.metrics import CONTENT_TYPE_LATEST, Metrics
-from streams.outputs.thumbnails import WIDTH, VideoFrames, data_uri, scene_time, shrink
-from streams.video_ids import video_id as make_video_id
+from scenestream.agents.errors import ConfigError, InputError
+from scenestream.streams.core.metrics import CONTENT_TYPE_LATEST, Metrics
+from scenestream.streams.outputs.thumbnails import WIDTH, VideoFrames, data_uri, scene_time, shrink
+from scenestream.streams.core.video_ids import video_id as make_video_id
 
 SUBSCRIBER_QUEUE = 2000
 KEEPALIVE_SECONDS = 15.0
@@ -228,7 +228,7 @@ class Indexer:
     """Completed scenes into the SceneIndex, off the pipeline's threads (embedding takes tens of ms a scene)."""
 
     def __init__(self, db: Path):
-        from streams.outputs.index import SceneIndex
+        from scenestream.streams.outputs.index import SceneIndex
 
         self.index = SceneIndex(db)
         self.queue: queue.Queue = queue.Queue()
@@ -289,7 +289,7 @@ class _TapIngest:
         return getattr(self.ingest, name)
 
     def process(self, request):
-        from schemas import Scene
+        from scenestream.schemas import Scene
 
         for record in self.ingest.process(request):
             if isinstance(record, Scene) and record.keyframes:
@@ -305,14 +305,14 @@ class EmbeddedRunner:
     loaded on the first video and kept."""
 
     def __init__(self, settings: ServeSettings, hub: Hub, indexer: Indexer, metrics: Metrics):
-        from agents.options import parse_pairs
-        from streams import table
+        from scenestream.agents.options import parse_pairs
+        from scenestream.streams.core import table
 
         self.s, self.hub, self.indexer, self.metrics = settings, hub, indexer, metrics
         self.names = table.parse_agents(settings.agents)
         # Options checked now, before the server starts: a typo is one line at start-up, not a failed video later.
         self.per_agent = parse_pairs(settings.options, ["ingest", *table.names()], default_agent="ingest")
-        from agents.ingest import IngestSettings
+        from scenestream.agents.ingest import IngestSettings
 
         IngestSettings().with_options(self.per_agent.get("ingest", {}))
         self.queue: queue.Queue = queue.Queue()
@@ -322,16 +322,16 @@ class EmbeddedRunner:
         self.thread.start()
 
     def submit(self, source: str, video_id: str) -> None:
-        from agents.ingest import resolve
+        from scenestream.agents.ingest import resolve
 
         resolve(source)  # a missing path or a bad URI: 400 now, one line
         self.hub.add_video(video_id, source)
         self.queue.put((source, video_id))
 
     def _build(self):
-        from agents.ingest import IngestAgent, IngestSettings
-        from streams import table
-        from streams.embedded import EmbeddedPipeline
+        from scenestream.agents.ingest import IngestAgent, IngestSettings
+        from scenestream.streams.core import table
+        from scenestream.streams.runtimes.embedded import EmbeddedPipeline
 
         processors = {n: table.build(n, self.per_agent.get(n, {})) for n in self.names}
         self.tap = _TapIngest(IngestAgent(IngestSettings()), self.s.thumb_width)
@@ -355,8 +355,8 @@ class EmbeddedRunner:
                                        message=f"{type(exc).__name__}: {exc}".splitlines()[0])
 
     def _run(self, source: str, video_id: str) -> None:
-        from schemas import VideoRequest, dumps
-        from streams.outputs import write_run_outputs
+        from scenestream.schemas import VideoRequest, dumps
+        from scenestream.streams.outputs import write_run_outputs
 
         out = self.s.out / video_id
         out.mkdir(parents=True, exist_ok=True)
@@ -405,7 +405,7 @@ class KafkaRunner:
     without a consumer group: any number of servers can watch)."""
 
     def __init__(self, settings: ServeSettings, hub: Hub, indexer: Indexer, metrics: Metrics):
-        from streams.kafka.settings import KafkaSettings
+        from scenestream.streams.runtimes.kafka.settings import KafkaSettings
 
         self.s, self.hub, self.indexer, self.metrics = settings, hub, indexer, metrics
         self.kafka = KafkaSettings.from_env(broker=settings.broker, prefix=settings.prefix)
@@ -424,15 +424,15 @@ class KafkaRunner:
             print(f"scenestream: serve: stopped following Kafka ({type(exc).__name__}: {exc})", file=sys.stderr)
 
     async def submit_async(self, source: str, video_id: str) -> None:
-        from streams.kafka.client import make_request, submit
+        from scenestream.streams.runtimes.kafka.client import make_request, submit
 
         self.hub.add_video(video_id, source)
         await submit(self.kafka, make_request(source, video_id, {}))
 
     async def _follow(self) -> None:
         from aiokafka import AIOKafkaConsumer
-        from schemas import VideoEvent, loads
-        from streams.kafka.admin import ensure_topics
+        from scenestream.schemas import VideoEvent, loads
+        from scenestream.streams.runtimes.kafka.admin import ensure_topics
 
         await ensure_topics(self.kafka)
         consumer = AIOKafkaConsumer(
@@ -516,7 +516,7 @@ def create_app(settings: ServeSettings, metrics: Metrics | None = None):
     settings.out.mkdir(parents=True, exist_ok=True)
     hub = Hub(settings.keep_videos, metrics)
     state: dict[str, Any] = {}
-    env = jinja2.Environment(loader=jinja2.PackageLoader("streams.outputs", "templates"), autoescape=True)
+    env = jinja2.Environment(loader=jinja2.PackageLoader("scenestream.streams.outputs", "templates"), autoescape=True)
 
     @asynccontextmanager
     async def lifespan(app):

@@ -16,10 +16,10 @@ import time
 from collections import defaultdict, deque
 from typing import Any
 
-from schemas import loads
-from streams import metrics, table
-from streams.batch import batches, run_batch
-from streams.kafka.wiring import Wiring
+from scenestream.schemas import loads
+from scenestream.streams.core import metrics, table
+from scenestream.streams.core.batch import batches, run_batch
+from scenestream.streams.runtimes.kafka.wiring import Wiring
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,12 @@
 """The Kafka mode subcommands of `scenestream`: worker, submit, tail, status. `add_commands(subparsers)` adds them
-to the main parser (streams/cli.py). Everything heavy is imported inside the commands so `--help` stays fast."""
+to the main parser (streams/cli/main.py). Everything heavy is imported inside the commands so `--help` stays fast."""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
 
-from streams.video_ids import video_id
+from scenestream.streams.core.video_ids import video_id
 
 
 BROKER_HELP = "Kafka bootstrap servers host:port[,...] (default: $SCENESTREAM_BROKER or localhost:9092)"
@@ -14,7 +14,7 @@ PREFIX_HELP = "topic prefix (default: $SCENESTREAM_PREFIX or 'scenestream.')"
 
 
 def _settings(args: argparse.Namespace, **extra):
-    from streams.kafka.settings import KafkaSettings
+    from scenestream.streams.runtimes.kafka.settings import KafkaSettings
 
     return KafkaSettings.from_env(broker=args.broker, prefix=args.prefix, **extra)
 
@@ -25,14 +25,14 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from streams.kafka.worker import parse_agent_options, parse_agents, run_worker
+    from scenestream.streams.runtimes.kafka.worker import parse_agent_options, parse_agents, run_worker
 
     agents = parse_agents(args.agents)
     options = parse_agent_options(args.option)
     settings = _settings(args, partitions=args.partitions, scene_partitions=args.scene_partitions,
                          store=args.store, guarantee=args.guarantee, group=args.group, data_dir=args.data_dir)
-    if args.metrics_port is not None:  # Prometheus scrapes this worker's scenestream_* metrics (streams/metrics.py)
-        from streams.metrics import start_http_server
+    if args.metrics_port is not None:  # Prometheus scrapes this worker's scenestream_* metrics (streams/core/metrics.py)
+        from scenestream.streams.core.metrics import start_http_server
 
         server, _ = start_http_server(args.metrics_port)
         print(f"scenestream: metrics on http://0.0.0.0:{server.server_port}/metrics", file=sys.stderr, flush=True)
@@ -43,8 +43,8 @@ def request_options(source: str, pairs: list[str] | None, live: bool | None) -> 
     """A request's ingest options from `-o` pairs. A live source (by `--live`, or by its scheme) gets ingest's
     latency profile under the user's options; the workers' own agents (ASR's window) are set on the worker
     (`-o asr.window=2`), since one worker serves many requests."""
-    from agents.options import parse_pairs
-    from streams.live import scheme_says, with_latency_defaults
+    from scenestream.agents.options import parse_pairs
+    from scenestream.streams.core.live import scheme_says, with_latency_defaults
 
     options = parse_pairs(pairs, ["ingest"], default_agent="ingest").get("ingest", {})
     if live if live is not None else scheme_says(source):
@@ -53,7 +53,7 @@ def request_options(source: str, pairs: list[str] | None, live: bool | None) -> 
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from streams.kafka.client import make_request, submit
+    from scenestream.streams.runtimes.kafka.client import make_request, submit
 
     settings = _settings(args)
     options = request_options(args.source, args.option, args.live)
@@ -64,7 +64,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
-    from streams.kafka.client import Tail
+    from scenestream.streams.runtimes.kafka.client import Tail
 
     tail = Tail(_settings(args), video_id=args.video_id, until_done=args.until_done,
                 from_beginning=args.from_beginning, timeout=args.timeout)
@@ -72,8 +72,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from schemas import dumps
-    from streams.kafka.client import status
+    from scenestream.schemas import dumps
+    from scenestream.streams.runtimes.kafka.client import status
 
     event = asyncio.run(status(_settings(args), args.video_id))
     if event is None:

@@ -1,0 +1,1 @@
+"""`scenestream bench`: the pipeline measured against the libraries it calls."""

@@ -1,0 +1,1 @@
+"""`scenestream serve`: the HTTP API and the live page."""
