@@ -1,5 +1,5 @@
 """The small interface every agent implements. An agent loads its model once in `setup()` and turns one input
-record into zero or more output records in `process()`. No Kafka and no asyncio here: the runtimes in `streams/`
+record into zero or more output records in `process()`. No Kafka and no asyncio here: the runtimes in `streams/runtimes/`
 call `process` from a worker thread, so an agent is testable with nothing but its constructor."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, Iterable, Protocol, runtime_checkable
 
 @runtime_checkable
 class Processor(Protocol):
-    name: str  # the agent's name: ingest, asr, tagger, detector, captioner
+    name: str  # the agent's name: ingest, or a name of the agent table (streams/core/table.py)
 
     def setup(self) -> None:
         """Load models; called once before the first `process`."""

@@ -1,6 +1,6 @@
 """Peak RSS and wall time of `scenestream run` on a 1-minute and a 20-minute video made from real clips.
 
-The claim under test (DESIGN.md): memory is bounded by configuration, not by video length. Each run is its own
+The claim under test (README.md, "How it works"): memory is bounded by configuration, not by video length. Each run is its own
 process; its peak RSS comes from the kernel (wait4's ru_maxrss), so nothing is sampled or missed.
 
     python bench/bench_memory.py [--short 1] [--long 20] [--agents asr,tagger,detector,captioner]

@@ -1,4 +1,4 @@
-"""Records of every scenestream topic, (de)serialised with orjson. See DESIGN.md."""
+"""Records of every scenestream topic, (de)serialised with orjson. The topics are in README.md, "Kafka mode"."""
 from scenestream.schemas.codec import dumps, from_dict, loads, to_dict
 from scenestream.schemas.records import (
     EVENT_KINDS,

@@ -1,4 +1,4 @@
-"""One record type per topic (see DESIGN.md). Times are seconds from the start of the video, on one time base:
+"""One record type per topic (README.md, "Kafka mode", Topics). Times are seconds from the start of the video, on one time base:
 pts x time_base minus the stream's start time. Every window is half-open, [start, end).
 
 Windows carry `index` (their position in their own sequence, from 0) and `last` (true on the final one), so a

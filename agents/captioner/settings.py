@@ -1,4 +1,4 @@
-"""The captioner's settings. Every field is an option (`-o captioner.KEY=VALUE`); unknown keys are ignored.
+"""The captioner's settings. Every field is an option (`-o captioner.KEY=VALUE`); an unknown key is an error at start-up.
 
 Default model: the offline captioner (ImageNet labels from the pack's EfficientNet-Lite0), with or without a
 network, unless `model` names a vision-language model (hub id or local dir) or `backend` names one of the seed's

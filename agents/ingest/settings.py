@@ -6,7 +6,7 @@ from dataclasses import dataclass, fields
 @dataclass
 class IngestSettings:
     """How ingest decodes and what it emits. Every field can be overridden per request through
-    `VideoRequest.options` (unknown keys are ignored, bad values rejected with a one-line reason)."""
+    `VideoRequest.options` (an unknown key or a bad value is rejected with a one-line reason)."""
 
     detector: str = "content"  # PySceneDetect detector: "content" or "adaptive"
     threshold: float | None = None  # detector threshold; None = PySceneDetect's default

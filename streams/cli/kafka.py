@@ -84,14 +84,17 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub) -> None:
+    from scenestream.streams.core import table  # pure data, cheap: the agent names below come from it
+
+    model_agents = ",".join(table.names())
     w = sub.add_parser(
         "worker", help="run agents as a Kafka (faust) worker",
         description="Join the Kafka cluster as a worker running AGENTS. Workers running the same agents share one "
                     "consumer group and split the partitions between them; run each agent in one kind of worker "
-                    "only (e.g. CPU workers: ingest,asr,tagger,detector,joiner; GPU workers: captioner). Prints one "
+                    "only (e.g. CPU workers: ingest,asr,tagger,detector,ocr,joiner; GPU workers: captioner). Prints one "
                     "line when ready; stops cleanly on SIGTERM or SIGINT.")
     w.add_argument("--agents", metavar="LIST",
-                   help="comma-separated subset of ingest,asr,tagger,detector,captioner,joiner "
+                   help=f"comma-separated subset of ingest,{model_agents},joiner "
                         "(default: ingest, every installed model agent, joiner)")
     w.add_argument("--option", "-o", action="append", metavar="AGENT.KEY=VALUE",
                    help="agent option, e.g. -o captioner.model=llava-hf/llava-1.5-7b-hf -o asr.language=en "

@@ -1,4 +1,4 @@
-"""Kafka mode: the agents as faust-streaming workers joined by Kafka topics (see README.kafka.md).
+"""Kafka mode: the agents as faust-streaming workers joined by Kafka topics (README.md, "Kafka mode").
 
 settings.py  topic layout, broker and credentials (KafkaSettings)
 admin.py     creating the topics before anyone produces

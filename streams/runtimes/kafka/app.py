@@ -17,7 +17,7 @@ from scenestream.streams.runtimes.kafka.wiring import App, Wiring
 
 def build_app(settings: KafkaSettings, agents: list[str], processors: dict[str, Any], *,
               joiner_sources: list[str] | None = None, ingest=None) -> Wiring:
-    """A faust app running `agents` (any of ingest, asr, tagger, detector, captioner, joiner). `processors` are
+    """A faust app running `agents` (ingest, any agent of the table, joiner). `processors` are
     the set-up model agents by name; `ingest` the IngestAgent when ingest runs here."""
     group = settings.group_for(agents)
     credentials, ssl_context = settings.faust_credentials()

@@ -1,4 +1,4 @@
-"""A model agent (asr, tagger, detector, captioner) on Kafka: records from its input topic, its processor's outputs
+"""A model agent of the table on Kafka: records from its input topic, its processor's outputs
 to its output topic, keyed by video id so the joiner sees each video's outputs on one partition.
 
 The processor runs on a single-thread executor (its model is never called concurrently, and the event loop keeps
