@@ -100,9 +100,6 @@ class Joiner:
     def drop(self, video_id: str) -> None:
         self.videos.pop(video_id, None)
 
-    def open_scenes(self) -> int:
-        return sum(len(v.scenes) for v in self.videos.values())
-
     def add(self, record: Any) -> list[SceneCaption | VideoEvent]:
         v = self.get(record.video_id)
         out = self.apply(v, record)

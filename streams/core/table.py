@@ -79,10 +79,6 @@ def register(spec: AgentSpec) -> AgentSpec:
     return spec
 
 
-def unregister(name: str) -> None:
-    TABLE.pop(name, None)
-
-
 def _finish_offline_caption(rec: SceneCaption, outputs: list[dict]) -> None:
     # The offline captioner only knows image labels; its sentence is finished once the scene's objects, sounds,
     # speech and on-screen text are known, i.e. after every fill. Imported here so the joiner never imports agents.
@@ -184,12 +180,3 @@ def parse_agents(text: str | None, default: list[str] | None = None) -> list[str
     for n in chosen:
         spec(n)
     return list(dict.fromkeys(chosen))
-
-
-def topics() -> dict[str, type]:
-    """Every topic an agent of the table reads or writes, with its record type."""
-    out: dict[str, type] = dict(INGEST_TOPICS)
-    for s in TABLE.values():
-        out[s.output_topic] = s.output_type
-    return out
-

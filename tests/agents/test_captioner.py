@@ -3,9 +3,7 @@ Qwen2-VL for the generic image-text-to-text path), saved, and loaded through the
 real hub models. Random weights: we test prompts, images, batching, guards and quantisation, not words. The
 offline captioner runs the pack's real EfficientNet-Lite0 weights. Phi-3.5-Vision's code lives on the hub, so its
 prompt and image handling are tested with a stand-in processor, and its cache shim against real transformers."""
-import asyncio
 import io
-import queue
 
 import pytest
 import torch
@@ -13,7 +11,6 @@ from PIL import Image
 
 from scenestream.agents.captioner import CaptionerAgent
 from scenestream.agents.captioner.backends import InstructBlip, LegacyDynamicCache, LlavaNext, Phi3Vision, VlmBackend, panorama
-from scenestream.agents.captioner.batching import Batcher
 from scenestream.agents.captioner.hf import load_options
 from scenestream.agents.captioner.offline import compose_offline_caption
 from scenestream.agents.captioner.settings import CaptionerSettings
@@ -483,53 +480,3 @@ def test_compose_offline_caption():
         'A 3.2-second scene whose frames look like minibus, streetcar and police van. Tracked: 1 car and 4 persons. '
         'Sounds: speech and music. Speech: "Hello there."')
     assert compose_offline_caption([], {}, [], "", 2.0) == "A 2.0-second scene."
-
-
-# ---------------------------------------------------------------------------------------------- batching
-class Clock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
-
-
-def test_batcher_closes_a_batch_when_full_or_due():
-    clock = Clock()
-    b = Batcher(max_size=3, max_wait=0.05, clock=clock)
-    assert b.remaining() is None and not b.due()
-    assert b.add("a") is None and b.add("b") is None
-    assert b.add("c") == ["a", "b", "c"] and len(b) == 0  # full
-    b.add("d")
-    clock.now += 0.02
-    assert b.remaining() == pytest.approx(0.03) and not b.due()
-    clock.now += 0.04
-    assert b.due() and b.flush() == ["d"] and b.flush() == []
-    agent_like = type("A", (), {"max_batch": 8, "batch_wait": 0.2})()
-    assert (Batcher.for_agent(agent_like).max_size, Batcher.for_agent(agent_like).max_wait) == (8, 0.2)
-
-
-def test_batcher_collects_from_queues():
-    end = object()
-    q = queue.Queue()
-    for x in range(5):
-        q.put(x)
-    q.put(end)
-    b = Batcher(max_size=2, max_wait=0.01)
-    assert b.collect(q, end) == ([0, 1], False)
-    assert b.collect(q, end) == ([2, 3], False)
-    assert b.collect(q, end) == ([4], True)  # the record before the end still comes out
-    q.put(9)
-    assert b.collect(q, end) == ([9], False)  # due after max_wait with nothing more
-
-    async def run():
-        aq = asyncio.Queue()
-        for x in (1, 2, 3):
-            aq.put_nowait(x)
-        first = await Batcher(max_size=2, max_wait=0.01).acollect(aq, end)
-        second = await Batcher(max_size=2, max_wait=0.01).acollect(aq, end)
-        aq.put_nowait(end)
-        third = await Batcher(max_size=2, max_wait=0.01).acollect(aq, end)
-        return first, second, third
-
-    assert asyncio.run(run()) == (([1, 2], False), ([3], False), ([], True))
