@@ -133,11 +133,3 @@ def decide(uri: str, live: bool | None = None) -> Source:
     if said is None:
         return Source(uri, None, "not probed yet")
     return Source(uri, said, f"{urlsplit(uri).scheme} is a live scheme" if said else "a file")
-
-
-def open_source(uri: str, live: bool | None = None, timeout: float = 15.0) -> Source:
-    """`decide`, and probe an http(s) source now."""
-    source = decide(uri, live)
-    if source.live is None:
-        source.probe(timeout)
-    return source

@@ -1,4 +1,5 @@
 """The built wheel: one top-level name, `scenestream`, holding every module of the card's folders."""
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -13,9 +14,12 @@ FOLDERS = ("schemas", "agents", "streams")
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> zipfile.ZipFile:
     out = tmp_path_factory.mktemp("wheel")
+    had_build = (ROOT / "build").exists()
     # No build isolation: the venv's setuptools builds it, so no download is needed.
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
                     str(ROOT)], check=True, capture_output=True)
+    if not had_build:  # setuptools leaves its build/ folder in the tree; a stale copy of every module misleads
+        shutil.rmtree(ROOT / "build", ignore_errors=True)
     [path] = out.glob("scenestream-*.whl")
     return zipfile.ZipFile(path)
 

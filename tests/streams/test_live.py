@@ -23,8 +23,9 @@ def test_scheme_decides_unless_http():
     assert live.scheme_says("/videos/film.mp4") is False
     assert live.scheme_says("file:///videos/film.mp4") is False
     assert live.scheme_says("https://example.com/live.ts") is None  # only a probe can tell
-    assert live.open_source("http://127.0.0.1:9/x.ts", live=True).live is True  # the flag wins, no probe
-    assert live.open_source("rtsp://cam.local/stream", live=False).live is False
+    assert live.decide("http://127.0.0.1:9/x.ts", live=True).live is True  # the flag wins, no probe
+    assert live.decide("rtsp://cam.local/stream", live=False).live is False
+    assert live.decide("https://example.com/live.ts").live is None  # left to the probe
 
 
 def test_latency_profile_goes_under_the_users_options():
@@ -60,7 +61,8 @@ def http_file_server(tmp_path):
 
 def test_http_file_probe_says_not_live_and_ingest_reuses_the_probe(http_file_server):
     url = f"{http_file_server}/bikes.mp4"
-    source = live.open_source(url)
+    source = live.decide(url)
+    source.probe()
     assert (source.live, source.reason) == (False, "a known duration") and source.container is not None
     ingest = IngestAgent()
     source.hand_to(ingest)
@@ -72,7 +74,8 @@ def test_http_file_probe_says_not_live_and_ingest_reuses_the_probe(http_file_ser
 
 def test_unreachable_http_probe_leaves_the_error_to_ingest(tmp_path):
     port = free_port()  # bound, then released: nothing listens there
-    source = live.open_source(f"http://127.0.0.1:{port}/live.ts")
+    source = live.decide(f"http://127.0.0.1:{port}/live.ts")
+    source.probe()
     assert source.live is False and source.container is None and source.reason.startswith("probe failed")
     proc = scenestream("run", f"http://127.0.0.1:{port}/live.ts", "--out", str(tmp_path), "-q", "--agents", "")
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
