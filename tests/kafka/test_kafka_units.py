@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from scenestream.agents.errors import ConfigError
-from scenestream.schemas import Keyframe, Scene, VideoEvent, dumps
+from scenestream.schemas import AudioChunk, FrameBatch, Keyframe, Scene, VideoEvent, VideoRequest, dumps
 from scenestream.streams.core.joiner import Joiner, VideoJoin
 from scenestream.streams.runtimes.kafka.ingest import parse_request, routes
 from scenestream.streams.runtimes.kafka.join import decode_state, encode_state
@@ -59,6 +59,14 @@ def test_a_scene_goes_to_scenes_whole_and_to_scene_bounds_without_its_jpegs():
     assert [k.time for k in r2.keyframes] == [1.0, 1.7] and all(k.jpeg == b"" for k in r2.keyframes)
     assert len(dumps(r2)) < 300
     assert routes(VideoEvent("v", "progress")) == [("video-events", "v", VideoEvent("v", "progress"))]
+
+
+def test_audio_and_frames_go_to_their_topics_keyed_by_video():
+    audio = AudioChunk("v", 0, 0.0, 1.0, b"\0\0" * 16000)
+    frames = FrameBatch("v", 0, 0.0, 0.5, [])
+    assert routes(audio) == [("audio", "v", audio)] and routes(frames) == [("frames", "v", frames)]
+    with pytest.raises(TypeError):
+        routes(VideoRequest("v", "x.mp4"))
 
 
 # ------------------------------------------------------------------ acknowledgements

@@ -20,7 +20,8 @@ import orjson
 
 from scenestream.agents.errors import InputError
 from scenestream.agents.ingest import IngestAgent, resolve
-from scenestream.schemas import AudioChunk, FrameBatch, Scene, VideoEvent, VideoRequest, from_dict
+from scenestream.schemas import Scene, VideoEvent, VideoRequest, from_dict
+from scenestream.streams.core import table
 from scenestream.streams.core.batch import internal_error, strip_jpegs
 from scenestream.streams.runtimes.kafka.wiring import Wiring
 from scenestream.streams.core.threads import run_from_thread
@@ -62,18 +63,22 @@ def parse_request(raw: bytes | None, key: bytes | None) -> tuple[VideoRequest | 
     return request, video_id, "", False
 
 
+_TOPIC_OF = {cls: topic for topic, cls in table.INGEST_TOPICS.items()}  # as the embedded runtime derives it
+
+
 def routes(record: Any) -> list[tuple[str, str, Any]]:
-    """(topic, key, record) for each place an ingest output goes."""
+    """(topic, key, record) for each place an ingest output goes: the media topics of the agent table (scenes keyed
+    by scene, so several captioners share a video; the rest by video), plus the joiner's JPEG-free scene bounds and
+    the video events."""
     vid = record.video_id
-    if isinstance(record, Scene):
-        return [("scenes", record.key, record), ("scene-bounds", vid, strip_jpegs(record))]
-    if isinstance(record, AudioChunk):
-        return [("audio", vid, record)]
-    if isinstance(record, FrameBatch):
-        return [("frames", vid, record)]
     if isinstance(record, VideoEvent):
         return [("video-events", vid, record)]
-    raise TypeError(f"ingest yielded an unexpected {type(record).__name__}")
+    topic = _TOPIC_OF.get(type(record))
+    if topic is None:
+        raise TypeError(f"ingest yielded an unexpected {type(record).__name__}")
+    if isinstance(record, Scene):
+        return [(topic, record.key, record), ("scene-bounds", vid, strip_jpegs(record))]
+    return [(topic, vid, record)]
 
 
 class IngestRunner:
