@@ -112,9 +112,6 @@ def openvino_threads(backend) -> int:
     return int(backend.ov_compiled_model.get_property("INFERENCE_NUM_THREADS"))
 
 
-OPENVINO_PRECISION = {"f32": "f32", "bf16": "bf16"}  # our names -> INFERENCE_PRECISION_HINT values
-
-
 def openvino_precision(backend) -> str:
     """The precision the compiled model really runs at (OpenVINO's INFERENCE_PRECISION_HINT after compiling)."""
     hint = backend.ov_compiled_model.get_property("INFERENCE_PRECISION_HINT")  # an openvino.Type
@@ -134,7 +131,7 @@ def limit_openvino_threads(backend, threads: int, model_dir: Path, precision: st
         return
     config = {**(keywords.get("config") or {"PERFORMANCE_HINT": "LATENCY"}), "INFERENCE_NUM_THREADS": threads}
     if precision != "auto":
-        config["INFERENCE_PRECISION_HINT"] = OPENVINO_PRECISION[precision]
+        config["INFERENCE_PRECISION_HINT"] = precision  # our names are OpenVINO's (f32, bf16)
     core = ov.Core()
     xml = next(Path(model_dir).glob("*.xml"))
     backend.compile_model = partial(core.compile_model, device_name=device, config=config)
