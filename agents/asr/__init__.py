@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from scenestream.agents.base import Agent
 from scenestream.agents.asr.settings import AsrSettings
 from scenestream.agents.asr.stream import VideoStream
 from scenestream.schemas import AudioChunk, Transcript
@@ -28,7 +29,7 @@ def make_backend(settings: AsrSettings):
     return FasterWhisperBackend(settings)
 
 
-class AsrAgent:
+class AsrAgent(Agent):
     name = "asr"
 
     def __init__(self, settings: AsrSettings | None = None):

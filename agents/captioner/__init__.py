@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 
+from scenestream.agents.base import Agent
 from scenestream.agents.captioner.engine import Engine, Generated, one_line
 from scenestream.agents.captioner.offline import MODEL_ID as OFFLINE_ID
 from scenestream.agents.captioner.offline import compose_offline_caption
@@ -24,7 +25,7 @@ from scenestream.schemas import Scene, VlmCaption
 __all__ = ["CaptionerAgent", "CaptionerSettings"]
 
 
-class CaptionerAgent:
+class CaptionerAgent(Agent):
     name = "captioner"
 
     def __init__(self, settings: CaptionerSettings | None = None):

@@ -6,7 +6,7 @@ three (then its hub checkpoint is the default). Rationale: a 7 B VLM is a 15 GB 
 should get one by accident on a laptop. Generation settings left at -1 take the backend's default (the seed's)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from scenestream.agents.errors import ConfigError
 from scenestream.agents.options import convert

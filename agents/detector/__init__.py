@@ -22,6 +22,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from scenestream.agents.base import Agent
 from scenestream.agents.detector.backends import hold_threads, openvino_export, quiet_ultralytics
 from scenestream.agents.detector.settings import TRACKERS, DetectorSettings
 from scenestream.agents.errors import ConfigError
@@ -40,7 +41,7 @@ def _quiet_offline_ultralytics() -> None:
         os.environ.setdefault("YOLO_OFFLINE", "1")
 
 
-class DetectorAgent:
+class DetectorAgent(Agent):
     name = "detector"
     accepts_pixels = True  # in one process, takes PixelFrames (decoded pictures) as well as JPEG frames
 

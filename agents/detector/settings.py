@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Literal
 
 from scenestream.agents.errors import ConfigError

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Iterator
 
 import av
 
+from scenestream.agents.base import SourceAgent
 from scenestream.agents.errors import InputError
 from scenestream.agents.ingest.audio import AudioChunker
 from scenestream.agents.ingest.frames import FrameSampler
@@ -47,15 +47,12 @@ def _packets(container, streams, uri: str) -> Iterator[av.Packet]:
         yield packet
 
 
-class IngestAgent:
+class IngestAgent(SourceAgent):
     name = "ingest"
 
     def __init__(self, settings: IngestSettings | None = None):
         self.settings = settings or IngestSettings()
         self._adopted: dict[str, av.container.InputContainer] = {}
-        # Set by a runtime whose every reader of frame batches is in this process and takes decoded pictures
-        # (`accepts_pixels`): frames are then `PixelFrame`s, never JPEG-encoded. A topic always gets JPEGs.
-        self.pixel_frames = False
 
     def adopt(self, uri: str, container: av.container.InputContainer) -> None:
         """Use `container`, already open on `uri`, for the next request of that URI instead of opening it again:

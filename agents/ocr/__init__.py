@@ -11,6 +11,7 @@ import io
 
 import numpy as np
 
+from scenestream.agents.base import Agent
 from scenestream.agents.ocr.engine import ModelFiles, OcrEngine, model_files
 from scenestream.agents.ocr.merge import merge_readings
 from scenestream.agents.ocr.settings import OcrSettings
@@ -24,7 +25,7 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300]
 
 
-class OcrAgent:
+class OcrAgent(Agent):
     name = "ocr"
 
     def __init__(self, settings: OcrSettings | None = None):

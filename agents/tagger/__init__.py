@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scenestream.agents.base import Agent
 from scenestream.agents.models import pick_device, resolve_model
 from scenestream.agents.tagger.settings import TaggerSettings
 from scenestream.agents.tagger.spans import merge_windows
@@ -19,7 +20,7 @@ from scenestream.agents.errors import one_line
 __all__ = ["TaggerAgent", "TaggerSettings"]
 
 
-class TaggerAgent:
+class TaggerAgent(Agent):
     name = "tagger"
 
     def __init__(self, settings: TaggerSettings | None = None):

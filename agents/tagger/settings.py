@@ -2,7 +2,7 @@
 are ignored, bad values are a ConfigError at start-up."""
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from scenestream.agents.errors import ConfigError
 from scenestream.agents.options import convert

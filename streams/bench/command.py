@@ -129,20 +129,18 @@ def timed(into: Spent, this_thread: bool = False) -> Iterator[None]:
 def run_pipeline(video: Path, agents: list[str], per_agent: dict[str, dict]) -> tuple[dict, dict]:
     """The embedded pipeline on `video` with `agents`, models loaded before the clock starts. Returns the run's
     summary and facts about the agents (models, detector backend and threads during the run)."""
-    from scenestream.agents.ingest import IngestAgent, IngestSettings
-    from scenestream.schemas import VideoRequest
-    from scenestream.streams.core import table
+    from scenestream.streams.core.plan import RunPlan
     from scenestream.streams.runtimes.embedded import EmbeddedPipeline
 
-    procs = {n: table.build(n, per_agent.get(n, {})) for n in agents}
-    pipe = EmbeddedPipeline(IngestAgent(IngestSettings()), procs)
+    plan = RunPlan(agents, per_agent)
+    procs = plan.build()
+    pipe = EmbeddedPipeline(plan.ingest(), procs)
     pipe.setup()
     try:
         cpu0 = _cpu_all()
-        result = pipe.run(VideoRequest(f"bench-{video.stem}", str(video), per_agent.get("ingest", {}), time.time()),
-                          lambda caption: None)
+        result = pipe.run(plan.request(str(video), f"bench-{video.stem}"), [])
         cpu = _cpu_all() - cpu0
-        facts = {"models": {n: getattr(p, "model_id", "") for n, p in procs.items()}}
+        facts = {"models": {n: p.model_id for n, p in procs.items()}}
         if "detector" in procs:
             facts["detector"] = detector_facts(procs["detector"])
     finally:
@@ -157,7 +155,7 @@ def run_pipeline(video: Path, agents: list[str], per_agent: dict[str, dict]) -> 
 
 def detector_facts(agent: Any) -> dict:
     """The detector's backend, its thread setting and the threads its network used (read after it ran)."""
-    out = {"backend": getattr(agent, "backend", "?"), "threads_setting": agent.settings.threads,
+    out = {"backend": agent.backend, "threads_setting": agent.settings.threads,
            "imgsz": agent.settings.imgsz}
     try:
         from scenestream.agents.detector.backends import openvino_backend, openvino_threads
@@ -394,9 +392,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     import orjson
 
     from scenestream.agents.errors import ConfigError
-    from scenestream.agents.ingest import IngestSettings
-    from scenestream.agents.options import parse_pairs
     from scenestream.streams.core import table
+    from scenestream.streams.core.plan import RunPlan
 
     if args.repeat < 1:
         raise ConfigError(f"--repeat must be at least 1, not {args.repeat}")
@@ -404,10 +401,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for v in videos:
         if not v.is_file():
             raise ConfigError(f"bench takes local video files; no such file: {v}")
-    per_agent = parse_pairs(args.option, ["ingest", *table.names()], default_agent="ingest")
-    IngestSettings().with_options(per_agent.get("ingest", {}))
     available = set(table.available())
     agents = [a for a in table.parse_agents(args.agents, default=list(STAGE1)) if a in available]
+    per_agent = RunPlan.resolve(agents, args.option).options  # every option checked before a model loads
     captioners = [] if args.captioner == ["none"] else args.captioner or [""]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

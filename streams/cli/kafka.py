@@ -25,10 +25,10 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from scenestream.streams.runtimes.kafka.worker import parse_agent_options, parse_agents, run_worker
+    from scenestream.streams.runtimes.kafka.worker import parse_agents, run_worker, worker_plan
 
     agents = parse_agents(args.agents)
-    options = parse_agent_options(args.option)
+    plan = worker_plan(agents, args.option)
     settings = _settings(args, partitions=args.partitions, scene_partitions=args.scene_partitions,
                          store=args.store, guarantee=args.guarantee, group=args.group, data_dir=args.data_dir)
     if args.metrics_port is not None:  # Prometheus scrapes this worker's scenestream_* metrics (streams/core/metrics.py)
@@ -36,7 +36,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
         server, _ = start_http_server(args.metrics_port)
         print(f"scenestream: metrics on http://0.0.0.0:{server.server_port}/metrics", file=sys.stderr, flush=True)
-    return run_worker(settings, agents, options, loglevel=args.loglevel)
+    return run_worker(settings, agents, plan, loglevel=args.loglevel)
 
 
 def request_options(source: str, pairs: list[str] | None, live: bool | None) -> dict:

@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
 from pathlib import Path
 
 from scenestream.agents.errors import ConfigError, InputError
@@ -21,65 +19,50 @@ scenestream: a video in, a stream of per-scene records out (bounds, caption, spe
 
 def cmd_run(args: argparse.Namespace) -> int:
     # Imported here so `--help` stays fast.
-    import orjson
     from rich.console import Console
 
-    from scenestream.agents.ingest import IngestAgent, IngestSettings
-    from scenestream.agents.options import parse_pairs
-    from scenestream.schemas import VideoRequest, dumps
     from scenestream.streams.core import live, table
+    from scenestream.streams.core.plan import RunPlan
     from scenestream.streams.runtimes.embedded import EmbeddedPipeline
-    from scenestream.streams.outputs import write_run_outputs
+    from scenestream.streams.outputs.sinks import Each, RunFolder
     from scenestream.streams.cli.progress import ProgressView, summary_table
 
     out = Path(args.out)
-    names = table.parse_agents(args.agents)
-    # `agent.key=value` configures that agent; a plain `key=value` goes to ingest. Every option is checked here,
-    # before anything loads: an unknown key or a bad value is one line naming it.
-    per_agent = parse_pairs(args.option, ["ingest", *table.names()], default_agent="ingest")
+    # Every option is checked here, before anything loads: an unknown key or a bad value is one line naming it.
+    plan = RunPlan.resolve(table.parse_agents(args.agents), args.option)
     source = live.decide(args.source, args.live)  # by flag or scheme; an HTTP source is probed once models load
-    per_agent = source.options(per_agent, names)  # a live source: latency defaults under the user's own options
-    IngestSettings().with_options(per_agent.get("ingest", {}))
-    processors = {n: table.build(n, per_agent.get(n, {})) for n in names}
-    for name in set(per_agent) - {"ingest", *names}:
-        table.build(name, per_agent[name])  # options of an agent not run are still checked
-    out.mkdir(parents=True, exist_ok=True)
-    request = VideoRequest(args.video_id or video_id(args.source), args.source, per_agent.get("ingest", {}), time.time())
-    ingest = IngestAgent(IngestSettings())
-    pipeline = EmbeddedPipeline(ingest, processors, queue_size=args.queue_size)
+    plan = plan.for_live(bool(source.live))  # a live source: latency defaults under the user's own options
+    pipeline = EmbeddedPipeline(plan.ingest(), plan.build(), queue_size=args.queue_size)
     view = ProgressView(Path(args.source).name or args.source, enabled=None if not args.quiet else False)
-    captions_path = out / "captions.jsonl"
+    folder, result = None, None
     try:
         pipeline.setup()
-        request = source.settle(request, pipeline, per_agent)  # HTTP probed now; live: latency options
-        with open(captions_path, "wb") as sink:
-            def on_caption(rec) -> None:
-                sink.write(dumps(rec) + b"\n")
-                sink.flush()  # each scene is readable the moment it is final
-                view.scene(rec.end)
+        plan = source.settle(plan, pipeline)  # HTTP probed now; live: latency options
+        request = plan.request(args.source, args.video_id or video_id(args.source))
 
-            def on_event(ev) -> None:
-                if ev.kind == "accepted":
-                    view.duration(ev.duration)
-                elif ev.kind == "progress" and ev.position is not None:
-                    view.position(ev.position)
+        def on_event(ev) -> None:
+            if ev.kind == "accepted":
+                view.duration(ev.duration)
+            elif ev.kind == "progress" and ev.position is not None:
+                view.position(ev.position)
 
-            result = pipeline.run(request, on_caption, on_event)
+        folder = RunFolder(out)
+        result = pipeline.run(request, [folder, Each(lambda rec: view.scene(rec["end"]))], on_event)
     finally:
         view.close()
         pipeline.close()
+        if folder is not None and result is None:
+            folder.close()  # interrupted: what was final is on disk
     summary = {**result.summary(), "live": source.live}
-    (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
-    written = write_run_outputs(out)  # subtitles and report.html, made from captions.jsonl
+    written = folder.close(summary)  # summary.json, subtitles and report.html, from what the sinks kept
     if result.failed:
         print(f"scenestream: {args.source}: {result.failed.message}", file=sys.stderr)
         return 1
     if not args.quiet:
         console = Console()
         console.print(summary_table(summary))
-        console.print(f"captions: {captions_path}\nsummary:  {out / 'summary.json'}")
         for path in written:
-            console.print(f"{path.suffix[1:] + ':':<9} {path}")
+            console.print(f"{path.stem if path.suffix == '.json' else path.suffix[1:]:<9} {path}")
     return 0
 
 

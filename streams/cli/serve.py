@@ -3,7 +3,6 @@ parser (streams/cli/main.py); heavy imports stay inside the commands so `--help`
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any
 
+from scenestream.agents.base import Agent
 from scenestream.agents.errors import one_line
 from scenestream.schemas import FrameBatch, Scene, VideoEvent
 from scenestream.streams.core.table import AgentSpec
@@ -20,11 +21,9 @@ from scenestream.streams.core.table import AgentSpec
 log = logging.getLogger(__name__)
 
 
-def batches(spec: AgentSpec, proc: Any) -> int:
-    """How many inputs to gather per call: the processor's `max_batch` when its agent batches, else 1."""
-    if spec.batches and hasattr(proc, "process_batch"):
-        return max(1, int(getattr(proc, "max_batch", 1)))
-    return 1
+def batches(spec: AgentSpec, proc: Agent) -> int:
+    """How many inputs to gather per call: the agent's `max_batch` when its table entry says it batches, else 1."""
+    return max(1, int(proc.max_batch)) if spec.batches else 1
 
 
 def error_record(spec: AgentSpec, record: Any, exc: BaseException, model: str = "") -> Any:
@@ -33,20 +32,19 @@ def error_record(spec: AgentSpec, record: Any, exc: BaseException, model: str = 
                             model=model, last=record.last, error=one_line(exc))
 
 
-def run_batch(spec: AgentSpec, proc: Any, records: list) -> list:
+def run_batch(spec: AgentSpec, proc: Agent, records: list) -> list:
     """Outputs of `proc` for `records` (in a worker thread: this blocks on the model)."""
     if not records:
         return []
     try:
-        if len(records) > 1 or (spec.batches and hasattr(proc, "process_batch")):
+        if len(records) > 1 or spec.batches:
             outputs = list(proc.process_batch(records))
         else:
             outputs = list(proc.process(records[0]))
     except Exception as exc:  # one bad window must not stop the video: report it on the record
         log.warning("%s failed on %s: %s", spec.name, ", ".join(f"{r.video_id}:{r.index}" for r in records),
                     one_line(exc))
-        model = getattr(proc, "model_id", "")
-        return [error_record(spec, r, exc, model) for r in records]
+        return [error_record(spec, r, exc, proc.model_id) for r in records]
     return [o for o in outputs if isinstance(o, spec.output_type)]
 
 

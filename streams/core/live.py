@@ -73,10 +73,6 @@ class Source:
     reason: str
     container: Any = field(default=None, repr=False)
 
-    def options(self, per_agent: dict[str, dict[str, Any]], agents: Iterable[str] | None = None,
-                ) -> dict[str, dict[str, Any]]:
-        return with_latency_defaults(per_agent, agents) if self.live else per_agent
-
     def probe(self, timeout: float = 15.0) -> None:
         """Open the source with PyAV: a stream without a duration (None or 0) is live. The container stays open for
         ingest. A source that cannot be opened is "not live" here: ingest opens it again and reports why it fails,
@@ -96,27 +92,18 @@ class Source:
             ingest.adopt(self.uri, self.container)
             self.container = None
 
-    def settle(self, request: Any, pipeline: Any, per_agent: dict[str, dict[str, Any]]) -> Any:
-        """Once the models are loaded: probe a source not decided yet, and if it is live, give the request ingest's
-        latency options and rebuild the agents whose options the profile changes (the speech agent: its model loads
-        again, seconds). Probing only now matters: from the moment a live stream is opened it runs, and everything
-        it sends while models load is a backlog the pipeline must catch up on before its records come within
-        seconds (measured: 20-30 s of delay through a 60 s stream when the probe came before loading)."""
-        import dataclasses
-
-        from scenestream.streams.core import table
-
+    def settle(self, plan: Any, pipeline: Any) -> Any:
+        """Once the models are loaded: probe a source not decided yet, fit the pipeline's agents to the answer
+        (streams/core/plan.py: the speech agent is rebuilt when the profile changes its options) and hand a probe's
+        container to ingest. Returns the plan in effect. Probing only now matters: from the moment a live stream
+        is opened it runs, and everything it sends while models load is a backlog the pipeline must catch up on
+        before its records come within seconds (measured: 20-30 s of delay through a 60 s stream when the probe
+        came before loading)."""
         if self.live is None:
             self.probe()
-            if self.live:
-                opts = with_latency_defaults(per_agent, pipeline.processors)
-                request = dataclasses.replace(request, options=opts.get("ingest", {}))
-                for name in [n for n in pipeline.processors if n in LATENCY]:
-                    pipeline.processors[name].close()
-                    pipeline.processors[name] = table.build(name, opts.get(name, {}))
-                    pipeline.processors[name].setup()
+        plan = plan.fit(pipeline.processors, bool(self.live))
         self.hand_to(pipeline.ingest)
-        return request
+        return plan
 
     def close(self) -> None:
         if self.container is not None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable
 
+from scenestream.agents.base import Agent
 from scenestream.agents.errors import ConfigError
 from scenestream.schemas import RECORDS_BY_TOPIC, SceneCaption
 from scenestream.streams.core import fill
@@ -153,7 +154,8 @@ def _factory(s: AgentSpec) -> Callable[[dict], Any] | None:
         if exc.name and (exc.name == module or module.startswith(exc.name + ".") or exc.name.split(".")[0] != module.split(".")[0]):
             return None
         raise
-    return getattr(getattr(mod, cls, None), "from_options", None)
+    found = getattr(mod, cls, None)  # a module's member by name: the table entry's "module:Class"
+    return found.from_options if isinstance(found, type) and issubclass(found, Agent) else None
 
 
 def available() -> list[str]:
@@ -165,11 +167,15 @@ def defaults() -> list[str]:
     return [n for n in available() if TABLE[n].default]
 
 
-def build(name: str, options: dict[str, Any] | None = None) -> Any:
+def build(name: str, options: dict[str, Any] | None = None) -> Agent:
     factory = _factory(spec(name))
     if factory is None:
         raise ConfigError(f"agent {name!r} is not available in this install")
-    return factory(dict(options or {}))
+    agent = factory(dict(options or {}))
+    if not isinstance(agent, Agent):  # the runtimes use the declared members only; say so now, not mid-video
+        raise ConfigError(f"agent {name!r}: its builder made a {type(agent).__name__}, which is not a "
+                          "scenestream.agents.base.Agent subclass")
+    return agent
 
 
 def parse_agents(text: str | None, default: list[str] | None = None) -> list[str]:

@@ -10,21 +10,23 @@ summary.json) at each scene's first keyframe with PyAV (streams/outputs/thumbnai
 rebuilds the page from the folder alone, and a run stores nothing extra. A source that cannot be read any more (a
 moved file, a live stream) gives a page without pictures, never an error.
 
-Bounded memory: captions.jsonl is read twice, line by line; the first pass keeps only each scene's times and the
-byte offset of its line (the last line wins for a repeated scene key), the second reads the lines back by offset in
-scene order while the page is written out piece by piece (Jinja2's `generate`)."""
+`Report` takes the records as they come (it is the run folder's report sink, streams/outputs/sinks.py) and keeps
+each scene's card without its picture: times, caption, a transcript excerpt of at most TRANSCRIPT_CHARS, labels and
+on-screen lines, about a kilobyte a scene (3 MB for a 5-hour video of 3000 scenes), never the words or the whole
+record. The last record of a scene key wins. Pictures are decoded while the page is written out piece by piece
+(Jinja2's `generate`), one at a time. `write_report(DIR)` feeds it a run folder's captions.jsonl."""
 from __future__ import annotations
 
 import datetime
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import orjson
 
 from scenestream.agents.errors import InputError
-from scenestream.streams.outputs.sources import CAPTIONS_FILE, captions_path
+from scenestream.streams.outputs.sources import CAPTIONS_FILE, captions_path, read_jsonl
 from scenestream.streams.outputs.thumbnails import WIDTH, VideoFrames, data_uri, scene_time
 
 REPORT_FILE = "report.html"
@@ -36,9 +38,7 @@ TRANSCRIPT_CHARS = 320  # the excerpt of a scene's speech; the full text is in c
 class _Video:
     video_id: str
     ordinal: int
-    uri: str = ""
-    summary: dict | None = None
-    scenes: dict[int, tuple[float, float, int]] = field(default_factory=dict)  # index -> (start, end, byte offset)
+    cards: dict[int, dict] = field(default_factory=dict)  # index -> the scene's card, without its picture
 
 
 def _environment():
@@ -58,31 +58,7 @@ def _summaries(run_dir: Path) -> dict[str, dict]:
     except orjson.JSONDecodeError as exc:
         print(f"scenestream: {path}: not JSON, report without timings ({exc})", file=sys.stderr)
         return {}
-    items = summary if isinstance(summary, list) else [summary]
-    return {s["video_id"]: s for s in items if isinstance(s, dict) and "video_id" in s}
-
-
-def _scan(captions: Path, summaries: dict[str, dict]) -> list[_Video]:
-    videos: dict[str, _Video] = {}
-    with open(captions, "rb") as f:
-        offset = 0
-        for n, line in enumerate(f, 1):
-            here, offset = offset, offset + len(line)
-            if not line.strip():
-                continue
-            try:
-                rec = orjson.loads(line)
-                vid, index, start, end = str(rec["video_id"]), int(rec["index"]), float(rec["start"]), float(rec["end"])
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                print(f"scenestream: {captions}:{n}: not a scene record, left out of the report ({exc})",
-                      file=sys.stderr)
-                continue
-            video = videos.get(vid)
-            if video is None:
-                summary = summaries.get(vid)
-                video = videos[vid] = _Video(vid, len(videos), (summary or {}).get("uri", ""), summary)
-            video.scenes[index] = (start, end, here)
-    return list(videos.values())
+    return summaries_of(summary)
 
 
 def _span(start: float, end: float) -> str:
@@ -108,7 +84,7 @@ def _excerpt(text: str, limit: int = TRANSCRIPT_CHARS) -> tuple[str, bool]:
     return cut, True
 
 
-def _card(rec: dict, anchor: str, frames: VideoFrames | None) -> dict:
+def _card(rec: dict, anchor: str) -> dict:
     sounds: dict[str, float] = {}
     for e in rec.get("audio_events") or []:
         label = str(e.get("label") or "")
@@ -116,11 +92,9 @@ def _card(rec: dict, anchor: str, frames: VideoFrames | None) -> dict:
             sounds[label] = max(sounds.get(label, 0.0), float(e.get("score") or 0.0))
     transcript = rec.get("transcript") or {}
     text, cut = _excerpt(str(transcript.get("text") or ""))
-    t = scene_time(rec)
-    jpeg = frames.at(t) if frames is not None else None
     return {
-        "anchor": anchor, "index": rec["index"], "start": rec["start"], "end": rec["end"],
-        "span": _span(rec["start"], rec["end"]), "thumb": data_uri(jpeg), "thumb_time": t,
+        "anchor": anchor, "index": int(rec["index"]), "start": float(rec["start"]), "end": float(rec["end"]),
+        "span": _span(float(rec["start"]), float(rec["end"])), "thumb_time": scene_time(rec),
         "caption": rec.get("caption") or "", "captioner": rec.get("captioner") or "",
         "transcript": text, "transcript_cut": cut, "language": transcript.get("language") or "",
         "sounds": [{"label": k, "score": f"{v:.2f}"} for k, v in sorted(sounds.items(), key=lambda kv: -kv[1])],
@@ -132,31 +106,68 @@ def _card(rec: dict, anchor: str, frames: VideoFrames | None) -> dict:
     }
 
 
-def _cards(captions: Path, video: _Video, thumbnails: bool, width: int) -> Iterator[dict]:
-    frames = VideoFrames(video.uri, width) if thumbnails and video.uri else None
+def _cards(video: _Video, uri: str, thumbnails: bool, width: int) -> Iterator[dict]:
+    frames = VideoFrames(uri, width) if thumbnails and uri else None
     try:
-        with open(captions, "rb") as f:
-            for index in sorted(video.scenes):
-                f.seek(video.scenes[index][2])
-                rec = orjson.loads(f.readline())
-                yield _card(rec, f"v{video.ordinal}-s{index}", frames)
+        for index in sorted(video.cards):
+            card = video.cards[index]
+            yield {**card, "thumb": data_uri(frames.at(card["thumb_time"]) if frames is not None else None)}
     finally:
         if frames is not None:
             frames.close()
 
 
-def _view(captions: Path, video: _Video, thumbnails: bool, width: int) -> dict:
-    summary = video.summary
-    ends = [end for _, end, _ in video.scenes.values()]
+def _view(video: _Video, summary: dict | None, thumbnails: bool, width: int) -> dict:
+    ends = [c["end"] for c in video.cards.values()]
     duration = float((summary or {}).get("duration") or 0.0) or max(ends, default=0.0)
     scale = 100.0 / duration if duration else 0.0
-    scenes = [{"index": i, "anchor": f"v{video.ordinal}-s{i}", "span": _span(s, e),
-               "left": round(s * scale, 3), "width": round(max(0.0, e - s) * scale, 3)}
-              for i, (s, e, _) in sorted(video.scenes.items())]
-    name = video.uri.rstrip("/").rsplit("/", 1)[-1] if video.uri else video.video_id
-    return {"video_id": video.video_id, "name": name, "uri": video.uri or "(not in summary.json)",
+    scenes = [{"index": i, "anchor": c["anchor"], "span": c["span"], "left": round(c["start"] * scale, 3),
+               "width": round(max(0.0, c["end"] - c["start"]) * scale, 3)} for i, c in sorted(video.cards.items())]
+    uri = (summary or {}).get("uri", "")
+    name = uri.rstrip("/").rsplit("/", 1)[-1] if uri else video.video_id
+    return {"video_id": video.video_id, "name": name, "uri": uri or "(not in summary.json)",
             "duration": duration, "summary": summary, "scenes": scenes, "timings": _timings(summary, duration),
-            "cards": _cards(captions, video, thumbnails, width)}
+            "cards": _cards(video, uri, thumbnails, width)}
+
+
+class Report:
+    """report.html of the records taken, written by `write`."""
+
+    def __init__(self) -> None:
+        self.videos: dict[str, _Video] = {}
+
+    def take(self, rec: dict, where: str = "") -> None:
+        try:
+            vid, index = str(rec["video_id"]), int(rec["index"])
+            video = self.videos.get(vid)
+            if video is None:
+                video = self.videos[vid] = _Video(vid, len(self.videos))
+            video.cards[index] = _card(rec, f"v{video.ordinal}-s{index}")
+        except (KeyError, TypeError, ValueError) as exc:
+            print(f"scenestream: {where or 'report'}: not a scene record, left out of the report ({exc!r})",
+                  file=sys.stderr)
+
+    def write(self, target: str | Path, summaries: dict[str, dict], source: str, thumbnails: bool = True,
+              width: int = WIDTH) -> Path:
+        """The page, with each video's run figures from `summaries` (video_id -> summary.json's object; its
+        `uri` is where the pictures are decoded from)."""
+        target = Path(target)
+        template = _environment().get_template("report.html.j2")
+        context = {"videos": [_view(v, summaries.get(v.video_id), thumbnails, width) for v in self.videos.values()],
+                   "width": width, "source": source,
+                   "made": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+        tmp = target.with_name(target.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as out:
+            for piece in template.generate(context):
+                out.write(piece)
+        tmp.replace(target)  # a reader never sees half a page
+        return target
+
+
+def summaries_of(summary: Any) -> dict[str, dict]:
+    """summary.json's content (one run's object, or a list of them) by video id."""
+    items = summary if isinstance(summary, list) else [summary]
+    return {s["video_id"]: s for s in items if isinstance(s, dict) and "video_id" in s}
 
 
 def write_report(run_dir: str | Path, target: str | Path | None = None, thumbnails: bool = True,
@@ -166,19 +177,11 @@ def write_report(run_dir: str | Path, target: str | Path | None = None, thumbnai
     run_dir = Path(run_dir).expanduser()
     if not run_dir.is_dir():
         raise InputError(f"{run_dir}: not a folder (give a `scenestream run --out` folder)")
-    captions = captions_path(run_dir)
-    videos = _scan(captions, _summaries(run_dir))
-    target = Path(target) if target else run_dir / REPORT_FILE
-    template = _environment().get_template("report.html.j2")
-    context = {"videos": [_view(captions, v, thumbnails, width) for v in videos], "width": width,
-               "source": str(run_dir / CAPTIONS_FILE),
-               "made": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-    tmp = target.with_name(target.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as out:
-        for piece in template.generate(context):
-            out.write(piece)
-    tmp.replace(target)  # a reader never sees half a page
-    return target
+    report = Report()
+    for rec in read_jsonl(captions_path(run_dir)):
+        report.take(rec)
+    return report.write(Path(target) if target else run_dir / REPORT_FILE, _summaries(run_dir),
+                        str(run_dir / CAPTIONS_FILE), thumbnails, width)
 
 
-__all__ = ["REPORT_FILE", "write_report"]
+__all__ = ["REPORT_FILE", "Report", "summaries_of", "write_report"]

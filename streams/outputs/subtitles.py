@@ -154,15 +154,27 @@ def _joined_across_scenes(cues: list[Cue]) -> list[Cue]:
     return out
 
 
+class CueList:
+    """The cues of a video's records, taken one record at a time (a sink keeps this, not the records)."""
+
+    def __init__(self) -> None:
+        self.cues: list[Cue] = []
+        self.sounds: list[Cue] = []
+
+    def add(self, rec: dict) -> None:
+        self.cues += record_cues(rec)
+        self.sounds += _merged_sounds(sound_events(rec))  # grouped within a scene: a cut often changes the sound
+
+    def result(self) -> list[Cue]:
+        order = {"speech": 0, "sound": 1, "text": 2}
+        return sorted(self.cues + _joined_across_scenes(self.sounds), key=lambda c: (c.start, order[c.kind], c.end))
+
+
 def cues_of(records: Iterable[dict]) -> list[Cue]:
-    cues: list[Cue] = []
-    sounds: list[Cue] = []
+    cues = CueList()
     for rec in records:
-        cues += record_cues(rec)
-        sounds += _merged_sounds(sound_events(rec))  # grouped within a scene: a cut often changes the sound
-    cues += _joined_across_scenes(sounds)
-    order = {"speech": 0, "sound": 1, "text": 2}
-    return sorted(cues, key=lambda c: (c.start, order[c.kind], c.end))
+        cues.add(rec)
+    return cues.result()
 
 
 def _lines(text: str) -> str:
@@ -182,10 +194,10 @@ def _ms(seconds: float) -> int:
     return int(round(seconds * 1000))
 
 
-def build(records: Iterable[dict]) -> pysubs2.SSAFile:
-    """An SSAFile (pysubs2's in-memory subtitles) of the records' cues; records of one video."""
+def build(records: Iterable[dict] | CueList) -> pysubs2.SSAFile:
+    """An SSAFile (pysubs2's in-memory subtitles) of the records' cues (or of cues already taken); one video."""
     subs = pysubs2.SSAFile()
-    for c in cues_of(records):
+    for c in records.result() if isinstance(records, CueList) else cues_of(records):
         start, end = _ms(c.start), _ms(c.end)
         event = pysubs2.SSAEvent(start=start, end=max(end, start))
         # Wrapped here, as pysubs2 writes line breaks of plaintext as the format wants them.
@@ -195,13 +207,13 @@ def build(records: Iterable[dict]) -> pysubs2.SSAFile:
     return subs
 
 
-def to_string(records: Iterable[dict], fmt: str) -> str:
+def to_string(records: Iterable[dict] | CueList, fmt: str) -> str:
     if fmt not in FORMATS:
         raise ValueError(f"subtitle format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     return build(records).to_string(fmt)
 
 
-def write(records: Iterable[dict], path: str | Path, fmt: str | None = None) -> Path:
+def write(records: Iterable[dict] | CueList, path: str | Path, fmt: str | None = None) -> Path:
     """Write the records' subtitles to `path`, in `fmt` (default: from the suffix, .vtt or .srt)."""
     path = Path(path)
     fmt = fmt or path.suffix.lstrip(".").lower()
@@ -212,5 +224,5 @@ def write(records: Iterable[dict], path: str | Path, fmt: str | None = None) -> 
     return path
 
 
-__all__ = ["FORMATS", "Cue", "build", "cues_of", "is_speech_label", "record_cues", "sound_events", "speech_cues",
+__all__ = ["FORMATS", "Cue", "CueList", "build", "cues_of", "is_speech_label", "record_cues", "sound_events", "speech_cues",
            "to_string", "write"]

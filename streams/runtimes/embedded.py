@@ -11,14 +11,17 @@ import concurrent.futures
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
-from scenestream.agents.base import Processor
-from scenestream.schemas import Scene, SceneCaption, VideoEvent, VideoRequest, VlmCaption
+import orjson
+
+from scenestream.agents.base import Agent, SourceAgent
+from scenestream.schemas import Scene, SceneCaption, VideoEvent, VideoRequest, VlmCaption, dumps
 from scenestream.streams.core import table
 from scenestream.streams.core.batch import batches, internal_error, run_batch, strip_jpegs
 from scenestream.streams.core.joiner import Joiner
 from scenestream.streams.core.threads import run_from_thread
+from scenestream.streams.outputs.sinks import Sink
 
 _END = object()
 _TOPIC_OF = {cls: topic for topic, cls in table.INGEST_TOPICS.items()}
@@ -67,10 +70,10 @@ class RunResult:
 
 
 class EmbeddedPipeline:
-    """Runs one video at a time through `ingest` and the model agents in `processors` (name -> Processor, names
+    """Runs one video at a time through `ingest` and the model agents in `processors` (name -> Agent, names
     from the agent table)."""
 
-    def __init__(self, ingest: Processor, processors: dict[str, Processor], queue_size: int = 8, metrics: Any = None):
+    def __init__(self, ingest: SourceAgent, processors: dict[str, Agent], queue_size: int = 8, metrics: Any = None):
         self.ingest = ingest
         self.processors = processors
         self.specs = {name: table.spec(name) for name in processors}
@@ -79,7 +82,7 @@ class EmbeddedPipeline:
         self._executors = {name: concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=name) for name in processors}
         # Frames need no JPEG when every agent reading them is here and takes decoded pictures.
         readers = [p for n, p in processors.items() if self.specs[n].input_topic == "frames"]
-        if readers and all(getattr(p, "accepts_pixels", False) for p in readers) and hasattr(ingest, "pixel_frames"):
+        if readers and all(p.accepts_pixels for p in readers):
             ingest.pixel_frames = True
 
     def setup(self) -> None:
@@ -92,13 +95,15 @@ class EmbeddedPipeline:
         for ex in self._executors.values():
             ex.shutdown(wait=False, cancel_futures=True)
 
-    def run(self, request: VideoRequest, on_caption: Callable[[SceneCaption], None],
+    def run(self, request: VideoRequest, sinks: Sequence[Sink],
             on_event: Callable[[VideoEvent], None] | None = None) -> RunResult:
-        return asyncio.run(self.run_async(request, on_caption, on_event))
+        """Each final SceneCaption goes to every sink (as the JSON object the captions topic carries); the caller
+        closes the sinks."""
+        return asyncio.run(self.run_async(request, sinks, on_event))
 
-    async def run_async(self, request: VideoRequest, on_caption: Callable[[SceneCaption], None],
+    async def run_async(self, request: VideoRequest, sinks: Sequence[Sink],
                         on_event: Callable[[VideoEvent], None] | None = None) -> RunResult:
-        run = _Run(self, request, on_caption, on_event or (lambda event: None))
+        run = _Run(self, request, list(sinks), on_event or (lambda event: None))
         return await run.execute()
 
 
@@ -106,14 +111,14 @@ class _Run:
     """One video through the pipeline: an ingest thread, a task per model agent, the joiner task, joined by
     bounded queues."""
 
-    def __init__(self, pipeline: EmbeddedPipeline, request: VideoRequest, on_caption: Callable, on_event: Callable):
+    def __init__(self, pipeline: EmbeddedPipeline, request: VideoRequest, sinks: list[Sink], on_event: Callable):
         self.p = pipeline
         self.request = request
-        self.on_caption = on_caption
+        self.sinks = sinks
         self.on_event = on_event
         self.loop = asyncio.get_running_loop()
         self.result = RunResult(request.video_id, request.uri, agents=["ingest", *pipeline.processors])
-        self.result.models = {n: getattr(p, "model_id", "") for n, p in pipeline.processors.items()}
+        self.result.models = {n: p.model_id for n, p in pipeline.processors.items()}
         self.joiner = Joiner(list(pipeline.processors))
         self.inbox = {n: asyncio.Queue(pipeline.queue_size) for n in pipeline.processors}
         self.consumers = {topic: [n for n, s in pipeline.specs.items() if s.input_topic == topic]
@@ -173,7 +178,7 @@ class _Run:
         """`first` and up to `limit` - 1 more inputs, waiting at most the processor's `batch_wait` for them;
         and whether the end of the stream was met."""
         records, q = [first], self.inbox[name]
-        deadline = self.loop.time() + getattr(self.p.processors[name], "batch_wait", 0.05)
+        deadline = self.loop.time() + self.p.processors[name].batch_wait
         while len(records) < limit:
             try:
                 nxt = await asyncio.wait_for(q.get(), max(0.0, deadline - self.loop.time()))
@@ -234,7 +239,9 @@ class _Run:
                     out.emitted_at = time.time()
                     self.result.scenes += 1
                     self.p.metrics.scene_emitted()
-                    self.on_caption(out)
+                    record = orjson.loads(dumps(out))  # the record as a file and the captions topic hold it
+                    for sink in self.sinks:
+                        sink.take(record)
                 else:
                     self.on_event(out)
         self.result.busy_seconds["joiner"] = busy

@@ -40,6 +40,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
+from scenestream.agents.base import SourceAgent
+from scenestream.streams.outputs.sinks import Sink
 from scenestream.agents.errors import ConfigError, InputError
 from scenestream.streams.core.metrics import CONTENT_TYPE_LATEST, Metrics
 from scenestream.streams.outputs.thumbnails import WIDTH, VideoFrames, data_uri, scene_time, shrink
@@ -224,8 +226,9 @@ class Hub:
 # ------------------------------------------------------------------ the index, fed in its own thread
 
 
-class Indexer:
-    """Completed scenes into the SceneIndex, off the pipeline's threads (embedding takes tens of ms a scene)."""
+class Indexer(Sink):
+    """Completed scenes into the SceneIndex, off the pipeline's threads (embedding takes tens of ms a scene). A sink
+    of every video the server runs: closed with the server."""
 
     def __init__(self, db: Path):
         from scenestream.streams.outputs.index import SceneIndex
@@ -235,7 +238,7 @@ class Indexer:
         self.thread = threading.Thread(target=self._loop, name="indexer", daemon=True)
         self.thread.start()
 
-    def add(self, record: dict) -> None:
+    def take(self, record: dict) -> None:
         self.queue.put(record)
 
     def _loop(self) -> None:
@@ -268,25 +271,37 @@ class Indexer:
         """Wait until every scene handed over so far is indexed."""
         self.queue.join()
 
-    def close(self) -> None:
+    def close(self, summary: dict | None = None) -> list[Path]:
         self.queue.put(None)
         self.thread.join(timeout=30)
         self.index.close()
+        return []
 
 
 # ------------------------------------------------------------------ embedded runner
 
 
-class _TapIngest:
+class _TapIngest(SourceAgent):
     """The ingest agent, with each Scene's first keyframe kept as a small picture until its record is out."""
 
-    def __init__(self, ingest, width: int):
+    def __init__(self, ingest: SourceAgent, width: int):
         self.ingest = ingest
         self.width = width
         self.pictures: dict[tuple[str, int], bytes] = {}
 
-    def __getattr__(self, name: str):
-        return getattr(self.ingest, name)
+    @property
+    def pixel_frames(self) -> bool:  # type: ignore[override]  (the runtime's choice goes to the real ingest)
+        return self.ingest.pixel_frames
+
+    @pixel_frames.setter
+    def pixel_frames(self, value: bool) -> None:
+        self.ingest.pixel_frames = value
+
+    def setup(self) -> None:
+        self.ingest.setup()
+
+    def close(self) -> None:
+        self.ingest.close()
 
     def process(self, request):
         from scenestream.schemas import Scene
@@ -305,16 +320,12 @@ class EmbeddedRunner:
     loaded on the first video and kept."""
 
     def __init__(self, settings: ServeSettings, hub: Hub, indexer: Indexer, metrics: Metrics):
-        from scenestream.agents.options import parse_pairs
         from scenestream.streams.core import table
+        from scenestream.streams.core.plan import RunPlan
 
         self.s, self.hub, self.indexer, self.metrics = settings, hub, indexer, metrics
-        self.names = table.parse_agents(settings.agents)
         # Options checked now, before the server starts: a typo is one line at start-up, not a failed video later.
-        self.per_agent = parse_pairs(settings.options, ["ingest", *table.names()], default_agent="ingest")
-        from scenestream.agents.ingest import IngestSettings
-
-        IngestSettings().with_options(self.per_agent.get("ingest", {}))
+        self.plan = RunPlan.resolve(table.parse_agents(settings.agents), settings.options)
         self.queue: queue.Queue = queue.Queue()
         self.pipeline = None
         self.tap: _TapIngest | None = None
@@ -329,13 +340,10 @@ class EmbeddedRunner:
         self.queue.put((source, video_id))
 
     def _build(self):
-        from scenestream.agents.ingest import IngestAgent, IngestSettings
-        from scenestream.streams.core import table
         from scenestream.streams.runtimes.embedded import EmbeddedPipeline
 
-        processors = {n: table.build(n, self.per_agent.get(n, {})) for n in self.names}
-        self.tap = _TapIngest(IngestAgent(IngestSettings()), self.s.thumb_width)
-        pipeline = EmbeddedPipeline(self.tap, processors, queue_size=self.s.queue_size, metrics=self.metrics)
+        self.tap = _TapIngest(self.plan.ingest(), self.s.thumb_width)
+        pipeline = EmbeddedPipeline(self.tap, self.plan.build(), queue_size=self.s.queue_size, metrics=self.metrics)
         pipeline.setup()
         return pipeline
 
@@ -355,34 +363,33 @@ class EmbeddedRunner:
                                        message=f"{type(exc).__name__}: {exc}".splitlines()[0])
 
     def _run(self, source: str, video_id: str) -> None:
-        from scenestream.schemas import VideoRequest, dumps
-        from scenestream.streams.outputs import write_run_outputs
+        from scenestream.streams.core import live
+        from scenestream.streams.outputs.sinks import Each, RunFolder
 
         out = self.s.out / video_id
-        out.mkdir(parents=True, exist_ok=True)
-        request = VideoRequest(video_id, source, self.per_agent.get("ingest", {}), time.time())
+        # The models stay loaded between videos; a live source gets the latency profile (the speech agent is
+        # rebuilt when its options change), a file after it gets the file profile back.
+        self.plan = live.decide(source).settle(self.plan, self.pipeline)
+        request = self.plan.request(source, video_id)
         self.hub.publish_video(video_id, "running")
-        with open(out / "captions.jsonl", "wb") as sink:
-            def on_caption(rec) -> None:
-                line = dumps(rec)
-                sink.write(line + b"\n")
-                sink.flush()
-                record = orjson.loads(line)  # the record as the file and the topic have it
-                self.hub.publish_scene(record, self.tap.pictures.pop((rec.video_id, int(rec.index)), None))
-                self.indexer.add(record)
 
-            def on_event(ev) -> None:
-                if ev.kind in FINAL:
-                    return  # published below, once the run's files are written
-                self.hub.publish_video(video_id, ev.kind, duration=ev.duration, position=ev.position,
-                                       message=ev.message or None)
+        def on_event(ev) -> None:
+            if ev.kind in FINAL:
+                return  # published below, once the run's files are written
+            self.hub.publish_video(video_id, ev.kind, duration=ev.duration, position=ev.position,
+                                   message=ev.message or None)
 
-            result = self.pipeline.run(request, on_caption, on_event)
+        def to_page(record: dict) -> None:
+            self.hub.publish_scene(record, self.tap.pictures.pop((record["video_id"], int(record["index"])), None))
+
+        folder = RunFolder(out)
+        result = None
+        try:
+            result = self.pipeline.run(request, [folder, Each(to_page), self.indexer], on_event)
+        finally:
+            folder.close({**result.summary(), "live": self.plan.live} if result else None)
         for key in [k for k in self.tap.pictures if k[0] == video_id]:
             self.tap.pictures.pop(key)  # scenes that never became records
-        summary = result.summary()
-        (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
-        write_run_outputs(out)
         report = f"/runs/{video_id}/report.html" if (out / "report.html").is_file() else None
         if result.failed:
             self.hub.publish_video(video_id, "failed", code=result.failed.code, message=result.failed.message,
@@ -474,7 +481,7 @@ class KafkaRunner:
         thumb = await asyncio.to_thread(frames.at, scene_time(record)) if frames else None
         if self.hub.publish_scene(record, thumb):
             self.metrics.scene_emitted()
-            self.indexer.add(record)
+            self.indexer.take(record)
 
     def _event(self, ev) -> None:
         if ev.kind in FINAL:

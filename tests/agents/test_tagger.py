@@ -7,7 +7,7 @@ import pytest
 from scenestream.agents.errors import ConfigError
 from scenestream.agents.tagger import TaggerAgent, TaggerSettings
 from scenestream.agents.tagger.spans import merge_windows, window_starts
-from scenestream.schemas import AudioChunk, AudioEvent, AudioTags, Scene, SceneCaption, VideoEvent
+from scenestream.schemas import AudioChunk, AudioTags, Scene, SceneCaption, VideoEvent
 from scenestream.streams.core.joiner import Joiner
 from tests import media
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from scenestream.agents.base import Agent
 from scenestream.schemas import Scene
 from scenestream.streams.core import fill, table
 
@@ -25,15 +26,9 @@ class Brightness:
     schema_version: int = 1
 
 
-class BrightnessAgent:
+class BrightnessAgent(Agent):
     name = "brightness"
     model_id = "mean-luma"
-
-    def setup(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
     def process(self, scene: Scene):
         mean = 0.0

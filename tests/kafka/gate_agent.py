@@ -12,6 +12,7 @@ import os
 import time
 from dataclasses import dataclass
 
+from scenestream.agents.base import Agent
 from scenestream.schemas import Scene
 from scenestream.streams.core import fill, table
 
@@ -31,7 +32,7 @@ class GatePass:
     schema_version: int = 1
 
 
-class GateAgent:
+class GateAgent(Agent):
     name = "gate"
     model_id = "gate"
 
@@ -39,12 +40,6 @@ class GateAgent:
         self.gate = os.environ.get("SCENESTREAM_TEST_GATE")
         self.hold_from = int(os.environ.get("SCENESTREAM_TEST_GATE_FROM", "2"))
         self.log = os.environ.get("SCENESTREAM_TEST_GATE_LOG")
-
-    def setup(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
     def process(self, scene: Scene):
         if self.gate and scene.index >= self.hold_from:

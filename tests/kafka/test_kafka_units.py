@@ -14,7 +14,7 @@ from scenestream.streams.runtimes.kafka.ingest import parse_request, routes
 from scenestream.streams.runtimes.kafka.join import decode_state, encode_state
 from scenestream.streams.runtimes.kafka.models import PendingAcks
 from scenestream.streams.runtimes.kafka.settings import KafkaSettings, joiner_inputs
-from scenestream.streams.runtimes.kafka.worker import joiner_sources, parse_agent_options, parse_agents
+from scenestream.streams.runtimes.kafka.worker import joiner_sources, parse_agents, worker_plan
 from tests import media
 
 
@@ -172,11 +172,12 @@ def test_worker_arguments():
     assert parse_agents("joiner, ingest,joiner") == ["joiner", "ingest"]
     with pytest.raises(ConfigError, match="unknown agent .telepathy."):
         parse_agents("ingest,telepathy")
-    assert parse_agent_options(["captioner.model=a=b", "asr.language=en"]) == {
-        "captioner": {"model": "a=b"}, "asr": {"language": "en"}}
-    for bad in ("model=x", "nobody.model=x", "asr.language"):
+    plan = worker_plan(["ingest", "asr", "joiner"], ["captioner.model=a=b", "asr.language=en", "joiner.sources=asr"])
+    assert plan.agents == ["asr"]
+    assert plan.options == {"captioner": {"model": "a=b"}, "asr": {"language": "en"}, "joiner": {"sources": "asr"}}
+    for bad in ("model=x", "nobody.model=x", "asr.language", "asr.nothing=1", "joiner.when=now", "keyframes=x"):
         with pytest.raises(ConfigError):
-            parse_agent_options([bad])
+            worker_plan(["ingest", "asr"], [bad])
     assert joiner_sources({"sources": "none"}) == []
     assert joiner_sources({"sources": "asr, captioner"}) == ["asr", "captioner"]
     with pytest.raises(ConfigError, match="joiner.sources"):

@@ -1,6 +1,5 @@
 import base64
 import dataclasses
-import typing
 
 import jsonschema
 import orjson

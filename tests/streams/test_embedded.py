@@ -2,22 +2,23 @@
 model agents have tests of their own; here we test routing, batching, error handling and back-pressure)."""
 import threading
 
+import orjson
+
+from scenestream.agents.base import Agent
 from scenestream.agents.ingest import IngestAgent
-from scenestream.schemas import Detections, FrameBatch, Scene, VideoRequest, VlmCaption
+from scenestream.schemas import Detections, FrameBatch, Scene, SceneCaption, VideoRequest, VlmCaption, loads
+from scenestream.streams.outputs.sinks import Collect
 from scenestream.streams.runtimes.embedded import EmbeddedPipeline
 from tests import media
 
 
-class CountingDetector:
+class CountingDetector(Agent):
     name, model_id = "detector", "stand-in"
 
     def __init__(self, fail_on=None):
         self.fail_on = fail_on
         self.seen = []
         self.in_flight = 0
-
-    def setup(self): ...
-    def close(self): ...
 
     def process(self, batch: FrameBatch):
         self.seen.append(batch.index)
@@ -46,7 +47,7 @@ class HandOffIngest(IngestAgent):
             self.handed.set()
 
 
-class BatchingCaptioner:
+class BatchingCaptioner(Agent):
     """Its first call is held until `hold` is set: scenes arriving meanwhile wait in its queue, so the next call
     gets a batch of several, however fast or slow decoding is on this machine."""
     name, model_id = "captioner", "stand-in-vlm"
@@ -74,12 +75,12 @@ class BatchingCaptioner:
 def run(processors, uri=None, ingest=None):
     pipe = EmbeddedPipeline(ingest or IngestAgent(), processors, queue_size=2)
     pipe.setup()
-    out = []
+    out = Collect()
     try:
-        result = pipe.run(VideoRequest("v", str(uri or media.bikes())), out.append)
+        result = pipe.run(VideoRequest("v", str(uri or media.bikes())), [out])
     finally:
         pipe.close()
-    return result, out
+    return result, [loads(SceneCaption, orjson.dumps(r)) for r in out.records]
 
 
 def test_captions_are_batched_and_joined_in_order():

@@ -37,8 +37,6 @@ def test_latency_profile_goes_under_the_users_options():
     assert out["tagger"] == {"threshold": "0.2"}
     assert user["asr"] == {"language": "de"}  # not modified in place
     assert "asr" not in live.with_latency_defaults({}, ["tagger"])  # only the agents that run get theirs
-    # a file keeps the throughput defaults
-    assert live.Source("x.mp4", False, "a file").options(user, ["asr"]) is user
 
 
 @pytest.fixture

@@ -65,7 +65,7 @@ def test_embedded_run_counts_its_scenes():
                                 metrics=m)
     pipeline.setup()
     try:
-        result = pipeline.run(VideoRequest("bikes", str(bikes()), {}, time.time()), lambda rec: None)
+        result = pipeline.run(VideoRequest("bikes", str(bikes()), {}, time.time()), [])
     finally:
         pipeline.close()
     s = samples(m.exposition().decode())

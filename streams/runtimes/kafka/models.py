@@ -115,7 +115,7 @@ def register_model_agent(wiring: Wiring, name: str, proc: Any) -> ModelRunner:
         if runner.batched:
             # Captioner-style agents gain from batches: up to max_batch records, waiting at most batch_wait.
             # take_events acknowledges a batch after this block: outputs are stored by then.
-            async for events in stream.take_events(runner.batch, within=getattr(runner.proc, "batch_wait", 0.05)):
+            async for events in stream.take_events(runner.batch, within=runner.proc.batch_wait):
                 await runner.handle(list(events), manual_acks=False)
         else:
             async for event in stream.noack().events():

@@ -5,13 +5,12 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 import faust
 
-from scenestream.agents.errors import ConfigError, InputError
-from scenestream.agents.options import parse_pairs
+from scenestream.agents.errors import ConfigError
 from scenestream.streams.core import table
+from scenestream.streams.core.plan import RunPlan
 from scenestream.streams.runtimes.kafka.admin import cluster_id, ensure_topics
 from scenestream.streams.runtimes.kafka.settings import KafkaSettings
 
@@ -33,13 +32,14 @@ def parse_agents(text: str | None) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def parse_agent_options(pairs: list[str] | None) -> dict[str, dict[str, str]]:
-    """`-o agent.key=value` pairs -> {agent: {key: value}}, in the grammar of agents/options.py."""
-    options = parse_pairs(pairs, worker_agents())
-    extra = set(options.get("joiner", {})) - {"sources"}
+def worker_plan(agents: list[str], pairs: list[str] | None) -> RunPlan:
+    """The run plan of a worker running `agents` (ingest, model agents, joiner), from `-o agent.key=value` pairs
+    (a bare key is an error: a worker has no single default agent)."""
+    plan = RunPlan.resolve([a for a in agents if a in table.names()], pairs, roles=("joiner",), bare=None)
+    extra = set(plan.of("joiner")) - {"sources"}
     if extra:
         raise ConfigError(f"unknown option joiner.{sorted(extra)[0]}; valid: sources")
-    return options
+    return plan
 
 
 def joiner_sources(options: dict[str, str]) -> list[str]:
@@ -69,23 +69,12 @@ class ReadyWorker(faust.Worker):
         print(self.ready_line, flush=True)
 
 
-def build_ingest(options: dict[str, str]):
-    from scenestream.agents.ingest import IngestAgent, IngestSettings
-
-    try:
-        return IngestAgent(IngestSettings().with_options(options))
-    except InputError as exc:
-        raise ConfigError(exc.message) from None
-
-
-def run_worker(settings: KafkaSettings, agents: list[str], options: dict[str, dict[str, str]],
-               loglevel: str = "warning") -> int:
+def run_worker(settings: KafkaSettings, agents: list[str], plan: RunPlan, loglevel: str = "warning") -> int:
     from scenestream.streams.runtimes.kafka.app import build_app
 
-    model_names = [a for a in agents if a in table.names()]
-    processors: dict[str, Any] = {n: table.build(n, options.get(n, {})) for n in model_names}
-    ingest = build_ingest(options.get("ingest", {})) if "ingest" in agents else None
-    sources = joiner_sources(options.get("joiner", {})) if "joiner" in agents else []
+    processors = plan.build()
+    ingest = plan.ingest() if "ingest" in agents else None
+    sources = joiner_sources(plan.of("joiner")) if "joiner" in agents else []
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -115,5 +104,5 @@ def run_worker(settings: KafkaSettings, agents: list[str], options: dict[str, di
             try:
                 proc.close()
             except Exception:  # closing is best effort at exit
-                logging.getLogger(__name__).exception("closing %s", getattr(proc, "name", proc))
+                logging.getLogger(__name__).exception("closing %s", proc.name)
         sys.stdout.flush()
