@@ -4,6 +4,7 @@ from scenestream.schemas.records import (
     EVENT_KINDS,
     CAPTION_SCHEMA_VERSION,
     SCHEMA_VERSION,
+    AgentWindow,
     AudioChunk,
     AudioEvent,
     AudioTags,
@@ -24,13 +25,14 @@ from scenestream.schemas.records import (
     VideoEvent,
     VideoRequest,
     VlmCaption,
+    Window,
     Word,
 )
 from scenestream.schemas.topics import RECORDS_BY_TOPIC
 
 __all__ = [
     "EVENT_KINDS", "SCHEMA_VERSION", "CAPTION_SCHEMA_VERSION", "RECORDS_BY_TOPIC", "dumps", "loads", "to_dict", "from_dict",
-    "AudioChunk", "AudioEvent", "AudioTags", "DeadLetter", "Detections", "Frame", "FrameBatch", "Keyframe", "PixelFrame",
+    "AgentWindow", "AudioChunk", "AudioEvent", "AudioTags", "DeadLetter", "Detections", "Frame", "FrameBatch", "Keyframe", "PixelFrame",
     "Scene", "SceneCaption", "SceneText", "TextLine", "TrackObservation", "TrackSummary", "Transcript", "TranscriptPart", "VideoEvent",
-    "VideoRequest", "VlmCaption", "Word",
+    "VideoRequest", "VlmCaption", "Window", "Word",
 ]

@@ -6,7 +6,7 @@ consumer can tell when a source has covered a video completely without waiting o
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Annotated, Any
 
 from msgspec import Meta
@@ -33,6 +33,40 @@ class VideoRequest:
     schema_version: int = SCHEMA_VERSION
 
 
+# ---------------------------------------------------------------- the window envelope
+
+
+@dataclass
+class Window:
+    """What every window record carries: which video, its place in its own sequence, the half-open span [start, end)
+    it covers, and whether it is the last. The four leading fields are positional (every record reads
+    `Kind(video_id, index, start, end, payload...)`); the rest are keyword-only, so each kind adds its payload
+    after the envelope's positional fields."""
+
+    video_id: str
+    index: Index
+    start: float
+    end: float
+    _: KW_ONLY
+    last: bool = False
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def key(self) -> str:
+        return f"{self.video_id}:{self.index}"
+
+
+@dataclass
+class AgentWindow(Window):
+    """A window an agent made from one input window: the model that made it (positional, after the bounds), and
+    `error` (a one-line reason) when the agent could not, so a downstream joiner still sees the window and marks it
+    missing."""
+
+    model: str = ""
+    _: KW_ONLY
+    error: str | None = None
+
+
 # ---------------------------------------------------------------- ingest output
 
 
@@ -45,34 +79,18 @@ class Keyframe:
 
 
 @dataclass
-class Scene:
+class Scene(Window):
     """Topic `scenes`: one detected scene with its keyframes (JPEG, short side 336 px by default)."""
 
-    video_id: str
-    index: Index
-    start: float
-    end: float
     keyframes: list[Keyframe] = field(default_factory=list)
-    last: bool = False
-    schema_version: int = SCHEMA_VERSION
-
-    @property
-    def key(self) -> str:
-        return f"{self.video_id}:{self.index}"
 
 
 @dataclass
-class AudioChunk:
+class AudioChunk(Window):
     """Topic `audio`: 16 kHz mono signed 16-bit little-endian PCM covering [start, end)."""
 
-    video_id: str
-    index: Index
-    start: float
-    end: float
     pcm: bytes
     sample_rate: int = 16000
-    last: bool = False
-    schema_version: int = SCHEMA_VERSION
 
 
 @dataclass
@@ -95,16 +113,10 @@ class PixelFrame(Frame):
 
 
 @dataclass
-class FrameBatch:
+class FrameBatch(Window):
     """Topic `frames`: frames sampled at a set rate over [start, end), in order."""
 
-    video_id: str
-    index: Index
-    start: float
-    end: float
     frames: list[Frame] = field(default_factory=list)
-    last: bool = False
-    schema_version: int = SCHEMA_VERSION
 
 
 # ---------------------------------------------------------------- agent outputs
@@ -119,20 +131,12 @@ class Word:
 
 
 @dataclass
-class Transcript:
+class Transcript(AgentWindow):
     """Topic `transcripts`: what was said in one audio window."""
 
-    video_id: str
-    index: Index
-    start: float
-    end: float
-    model: str = ""
     language: str = ""
     text: str = ""
     words: list[Word] = field(default_factory=list)
-    last: bool = False
-    error: str | None = None
-    schema_version: int = SCHEMA_VERSION
 
 
 @dataclass
@@ -144,18 +148,10 @@ class AudioEvent:
 
 
 @dataclass
-class AudioTags:
+class AudioTags(AgentWindow):
     """Topic `audio-tags`: sound events heard in one audio window."""
 
-    video_id: str
-    index: Index
-    start: float
-    end: float
-    model: str = ""
     events: list[AudioEvent] = field(default_factory=list)
-    last: bool = False
-    error: str | None = None
-    schema_version: int = SCHEMA_VERSION
 
 
 @dataclass
@@ -168,36 +164,20 @@ class TrackObservation:
 
 
 @dataclass
-class Detections:
+class Detections(AgentWindow):
     """Topic `detections`: tracked objects in one frame batch."""
 
-    video_id: str
-    index: Index
-    start: float
-    end: float
-    model: str = ""
     tracks: list[TrackObservation] = field(default_factory=list)
-    last: bool = False
-    error: str | None = None
-    schema_version: int = SCHEMA_VERSION
 
 
 @dataclass
-class VlmCaption:
+class VlmCaption(AgentWindow):
     """Topic `vlm-captions`: the caption of one scene."""
 
-    video_id: str
-    index: Index  # the scene's index
-    start: float
-    end: float
     caption: str = ""
-    model: str = ""
     latency: float = 0.0  # seconds of generation, model loading excluded
     labels: list[str] = field(default_factory=list)  # image labels, used by the offline captioner
     keyframe_times: list[float] = field(default_factory=list)
-    last: bool = False
-    error: str | None = None
-    schema_version: int = SCHEMA_VERSION
 
 
 @dataclass
@@ -213,18 +193,10 @@ class TextLine:
 
 
 @dataclass
-class SceneText:
+class SceneText(AgentWindow):
     """Topic `scene-text`: on-screen text (OCR) read in one scene's frames."""
 
-    video_id: str
-    index: Index  # the scene's index
-    start: float
-    end: float
-    model: str = ""
     lines: list[TextLine] = field(default_factory=list)
-    last: bool = False
-    error: str | None = None
-    schema_version: int = SCHEMA_VERSION
 
 
 # ---------------------------------------------------------------- joiner output
@@ -248,13 +220,9 @@ class TrackSummary:
 
 
 @dataclass
-class SceneCaption:
+class SceneCaption(Window):
     """Topic `captions`: the final record of one scene, keyed `video_id:index`."""
 
-    video_id: str
-    index: Index
-    start: float
-    end: float
     caption: str = ""
     captioner: str = ""
     transcript: TranscriptPart = field(default_factory=TranscriptPart)
@@ -264,17 +232,13 @@ class SceneCaption:
     keyframe_times: list[float] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
-    last: bool = False
     # Added in schema version 2 (older readers ignore them): on-screen text, fields filled by agents added as
     # plugins (agent name -> its output), and the wall time (epoch seconds) at which the record was emitted.
     text: list[TextLine] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     emitted_at: float = 0.0
-    schema_version: int = CAPTION_SCHEMA_VERSION
-
-    @property
-    def key(self) -> str:
-        return f"{self.video_id}:{self.index}"
+    _: KW_ONLY
+    schema_version: int = CAPTION_SCHEMA_VERSION  # the envelope's field, with this record's own version
 
 
 # ---------------------------------------------------------------- lifecycle

@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 
 from scenestream.agents.captioner.engine import Generated
+from scenestream.schemas import SceneCaption, VlmCaption
 
 MODEL_ID = "offline:efficientnet-lite0"
 
@@ -85,3 +86,14 @@ def compose_offline_caption(labels: list[str], objects: dict[str, int], audio_ev
     if spoken:
         parts.append(f'Speech: "{_clip(spoken, 160)}"')
     return " ".join(parts)
+
+
+def finish_caption(rec: SceneCaption, outputs: list[VlmCaption]) -> None:
+    """The table's `finish` for the captioner: the offline captioner only knows image labels, so its sentence is
+    written once the scene's objects, sounds, speech and on-screen text are in the record, after every fill."""
+    cap = outputs[0] if outputs else None
+    if cap is None or cap.error or not rec.captioner.startswith("offline:"):
+        return
+    kwargs = {"text": [line.text for line in rec.text]} if rec.text else {}
+    rec.caption = compose_offline_caption(cap.labels, rec.objects, [e.label for e in rec.audio_events],
+                                          rec.transcript.text, rec.end - rec.start, **kwargs)

@@ -1,97 +1,102 @@
 """How each agent's outputs fill a SceneCaption: the `fill` functions of the agent table (streams/core/table.py).
 
-Each takes the caption being built (bounds set) and the agent's outputs as dicts: for a window agent every window
-the joiner still keeps, in index order (a function keeps what overlaps the scene); for a scene agent the one
-output of this scene, if any. Pure functions of their inputs, so a replay builds the same record.
+Each takes the caption being built (bounds set) and the agent's outputs, as the agent's typed records: for a window
+agent every window the joiner still keeps, in index order (a function keeps what overlaps the scene); for a scene
+agent the one output of this scene, if any. Pure functions of their inputs, so a replay builds the same record.
 """
 from __future__ import annotations
 
-from scenestream.schemas import AudioEvent, SceneCaption, TextLine, TrackSummary, TranscriptPart, Word
+from dataclasses import fields, replace
+from typing import Any
+
+from scenestream.schemas import (AgentWindow, AudioEvent, AudioTags, Detections, SceneCaption, SceneText, TrackSummary,
+                                 Transcript, TranscriptPart, VlmCaption, to_dict)
 
 
-def _overlaps(w: dict, lo: float, hi: float) -> bool:
-    return w["start"] < hi and w["end"] > lo
+def _overlaps(w: Any, lo: float, hi: float) -> bool:
+    return w.start < hi and w.end > lo
 
 
-def transcript(rec: SceneCaption, outputs: list[dict]) -> None:
+def transcript(rec: SceneCaption, outputs: list[Transcript]) -> None:
     """Words that start in the scene; the language most windows with words said."""
     lo, hi = rec.start, rec.end
-    words: list[Word] = []
+    words = []
     langs: list[str] = []
     for w in outputs:
         if not _overlaps(w, lo, hi):
             continue
-        for word in w.get("words", []):
-            if lo <= word["start"] < hi:
-                words.append(Word(**word))
-        if w.get("language") and w.get("words"):
-            langs.append(w["language"])
+        words += [replace(word) for word in w.words if lo <= word.start < hi]
+        if w.language and w.words:
+            langs.append(w.language)
     rec.transcript = TranscriptPart(text="".join(w.word for w in words).strip(),
                                     language=max(set(langs), key=langs.count) if langs else "", words=words)
 
 
-def audio_events(rec: SceneCaption, outputs: list[dict]) -> None:
+def audio_events(rec: SceneCaption, outputs: list[AudioTags]) -> None:
     """Sound spans clipped to the scene; a label's spans split at chunk edges are joined."""
     lo, hi = rec.start, rec.end
     spans: dict[str, AudioEvent] = {}  # label -> its latest span
     events: list[AudioEvent] = []
     for w in outputs:
-        for e in w.get("events", []):
+        for e in w.events:
             if not _overlaps(e, lo, hi):
                 continue
-            start, end = max(e["start"], lo), min(e["end"], hi)
-            prev = spans.get(e["label"])
+            start, end = max(e.start, lo), min(e.end, hi)
+            prev = spans.get(e.label)
             if prev is not None and start <= prev.end:
-                prev.end, prev.score = max(prev.end, end), max(prev.score, e["score"])
+                prev.end, prev.score = max(prev.end, end), max(prev.score, e.score)
                 continue
-            spans[e["label"]] = AudioEvent(e["label"], e["score"], start, end)
-            events.append(spans[e["label"]])
+            spans[e.label] = AudioEvent(e.label, e.score, start, end)
+            events.append(spans[e.label])
     rec.audio_events = sorted(events, key=lambda e: (e.start, -e.score))
 
 
-def tracks(rec: SceneCaption, outputs: list[dict]) -> None:
+def tracks(rec: SceneCaption, outputs: list[Detections]) -> None:
     """One summary per track seen in the scene, and per label the number of distinct tracks."""
     lo, hi = rec.start, rec.end
     found: dict[int, TrackSummary] = {}
     for w in outputs:
-        for o in w.get("tracks", []):
-            if not lo <= o["time"] < hi:
+        for o in w.tracks:
+            if not lo <= o.time < hi:
                 continue
-            t = found.get(o["track_id"])
+            t = found.get(o.track_id)
             if t is None:
-                found[o["track_id"]] = TrackSummary(o["track_id"], o["label"], o["time"], o["time"], 1, o["confidence"])
+                found[o.track_id] = TrackSummary(o.track_id, o.label, o.time, o.time, 1, o.confidence)
             else:
-                t.first, t.last = min(t.first, o["time"]), max(t.last, o["time"])
+                t.first, t.last = min(t.first, o.time), max(t.last, o.time)
                 t.observations += 1
-                t.max_confidence = max(t.max_confidence, o["confidence"])
+                t.max_confidence = max(t.max_confidence, o.confidence)
     rec.tracks = sorted(found.values(), key=lambda t: t.track_id)
     rec.objects = {}
     for t in rec.tracks:
         rec.objects[t.label] = rec.objects.get(t.label, 0) + 1
 
 
-def caption(rec: SceneCaption, outputs: list[dict]) -> None:
+def caption(rec: SceneCaption, outputs: list[VlmCaption]) -> None:
     if not outputs:
         return
     cap = outputs[0]
-    rec.caption, rec.captioner = cap.get("caption", ""), cap.get("model", "")
-    rec.timings["caption"] = cap.get("latency", 0.0)
-    rec.keyframe_times = cap.get("keyframe_times") or rec.keyframe_times
+    rec.caption, rec.captioner = cap.caption, cap.model
+    rec.timings["caption"] = cap.latency
+    rec.keyframe_times = list(cap.keyframe_times) or rec.keyframe_times
 
 
-def text(rec: SceneCaption, outputs: list[dict]) -> None:
+def text(rec: SceneCaption, outputs: list[SceneText]) -> None:
     if outputs:
-        rec.text = [TextLine(**line) for line in outputs[0].get("lines", [])]
+        rec.text = [replace(line) for line in outputs[0].lines]
+
+
+# The envelope's fields, which a plugin's payload in `extra` leaves out.
+ENVELOPE = frozenset(f.name for f in fields(AgentWindow))
 
 
 def extra(name: str):
     """The fill of an agent added as a plugin: its outputs' payload under `extra[name]` (scene agents: the one
     output's fields; window agents: the payloads of the windows overlapping the scene)."""
-    envelope = {"video_id", "index", "start", "end", "model", "last", "error", "schema_version"}
 
-    def fill_extra(rec: SceneCaption, outputs: list[dict]) -> None:
-        kept = [{k: v for k, v in o.items() if k not in envelope} for o in outputs
-                if _overlaps(o, rec.start, rec.end) or o.get("index") == rec.index]
+    def fill_extra(rec: SceneCaption, outputs: list[Any]) -> None:
+        kept = [{k: v for k, v in to_dict(o).items() if k not in ENVELOPE} for o in outputs
+                if _overlaps(o, rec.start, rec.end) or o.index == rec.index]
         if kept:
             rec.extra[name] = kept[0] if len(outputs) == 1 else kept
 

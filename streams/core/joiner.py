@@ -1,7 +1,7 @@
 """The joiner's state machine: per video, which windows each source has covered, and the scenes not yet emitted.
 
 Pure and synchronous so both runtimes share it: the embedded runtime keeps `VideoJoin` objects in a dict, the Kafka
-joiner keeps them (as dicts) in a faust table. A scene is emitted, in index order, once its caption is in and every
+joiner keeps them (encoded as JSON) in a faust table. The state holds each agent's outputs as its typed records. A scene is emitted, in index order, once its caption is in and every
 other enabled source covers its end (a contiguous prefix of windows, since windows can arrive out of order), or the
 source is finished, failed for that window, or cannot exist (no audio track). Emitted scenes and the windows they
 no longer need leave the state, so memory follows the open scenes, not the video's length. Emission is a pure
@@ -14,8 +14,9 @@ from typing import Any
 
 import msgspec
 
-from scenestream.schemas import Scene, SceneCaption, VideoEvent, dumps, to_dict
+from scenestream.schemas import Scene, SceneCaption, VideoEvent, dumps, from_dict
 from scenestream.streams.core import table
+
 
 @dataclass
 class SceneInfo:
@@ -34,20 +35,20 @@ class SourceState:
     prefix: int = 0
     covered: float = 0.0
     complete: bool = False
-    windows: dict[int, dict] = field(default_factory=dict)  # index -> record as dict (times, payload, error)
+    windows: dict[int, Any] = field(default_factory=dict)  # index -> the agent's record (times, payload, error)
 
-    def add(self, index: int, record: dict) -> None:
+    def add(self, index: int, record: Any) -> None:
         if index < self.prefix and index not in self.windows:
             return  # a replay of a window already used and dropped
         self.windows[index] = record
         while self.prefix in self.windows:
             w = self.windows[self.prefix]
-            self.covered = max(self.covered, w["end"])
-            self.complete = self.complete or bool(w.get("last"))
+            self.covered = max(self.covered, w.end)
+            self.complete = self.complete or w.last
             self.prefix += 1
 
     def prune(self, until: float) -> None:
-        for i in [i for i, w in self.windows.items() if i < self.prefix and w["end"] <= until]:
+        for i in [i for i, w in self.windows.items() if i < self.prefix and w.end <= until]:
             del self.windows[i]
 
 
@@ -62,7 +63,7 @@ class VideoJoin:
     failed: str | None = None
     done: bool = False
     scenes: dict[int, SceneInfo] = field(default_factory=dict)
-    per_scene: dict[str, dict[int, dict]] = field(default_factory=dict)  # scene agents: name -> index -> output
+    per_scene: dict[str, dict[int, Any]] = field(default_factory=dict)  # scene agents: name -> index -> output
     state: dict[str, SourceState] = field(default_factory=dict)  # window agents
 
     def encode(self) -> bytes:
@@ -70,8 +71,14 @@ class VideoJoin:
 
     @classmethod
     def decode(cls, raw: bytes) -> "VideoJoin":
-        # Our own state, written by `encode`: msgspec reads JSON's string keys back as the ints they were.
-        return msgspec.json.decode(raw, type=cls)
+        # Our own state, written by `encode`: msgspec reads JSON's string keys back as the ints they were. The
+        # outputs come back as dicts, then as the record type the table gives their agent.
+        v = msgspec.json.decode(raw, type=cls)
+        for name, outputs in v.per_scene.items():
+            v.per_scene[name] = {i: from_dict(table.spec(name).output_type, o) for i, o in outputs.items()}
+        for name, st in v.state.items():
+            st.windows = {i: from_dict(table.spec(name).output_type, w) for i, w in st.windows.items()}
+        return v
 
 
 class Joiner:
@@ -118,9 +125,9 @@ class Joiner:
         elif spec is not None and spec.name in v.sources:
             if spec.covers == "scene":
                 if record.index >= v.next_index:
-                    v.per_scene.setdefault(spec.name, {})[record.index] = _compact(record)
+                    v.per_scene.setdefault(spec.name, {})[record.index] = record
             else:
-                v.state.setdefault(spec.name, SourceState()).add(record.index, _compact(record))
+                v.state.setdefault(spec.name, SourceState()).add(record.index, record)
         elif isinstance(record, VideoEvent):
             self._on_event(v, record)
         return self._release(v)
@@ -145,12 +152,12 @@ class Joiner:
         if spec.covers == "scene":
             out = v.per_scene.get(spec.name, {}).get(scene.index)
             if out is not None:
-                return True, out.get("error")
+                return True, out.error
         else:
             st = v.state.get(spec.name)
             if st is not None and (st.complete or st.covered >= scene.end):
-                errors = [w["error"] for w in st.windows.values()
-                          if w.get("error") and w["start"] < scene.end and w["end"] > scene.start]
+                errors = [w.error for w in st.windows.values()
+                          if w.error and w.start < scene.end and w.end > scene.start]
                 return True, errors[0] if errors else None
         if v.failed:
             return True, f"video failed ({v.failed})"
@@ -185,7 +192,7 @@ class Joiner:
             st.prune(scene.end)
         v.next_index += 1
 
-    def _outputs(self, v: VideoJoin, spec: table.AgentSpec, scene: SceneInfo) -> list[dict]:
+    def _outputs(self, v: VideoJoin, spec: table.AgentSpec, scene: SceneInfo) -> list[Any]:
         if spec.name not in v.sources:
             return []
         if spec.covers == "scene":
@@ -202,12 +209,5 @@ class Joiner:
             s.fill(rec, outputs[s.name])
         for s in self.specs:
             if s.finish is not None:
-                s.finish(rec, outputs[s.name])
+                table.finisher(s)(rec, outputs[s.name])
         return rec
-
-
-def _compact(record: Any) -> dict:
-    d = to_dict(record)
-    d.pop("schema_version", None)
-    d.pop("video_id", None)
-    return d

@@ -28,7 +28,7 @@ INGEST_TOPICS: dict[str, type] = {t: RECORDS_BY_TOPIC[t] for t in ("scenes", "au
 PLUGINS_ENV = "SCENESTREAM_PLUGINS"
 ENTRY_POINTS = "scenestream.agents"
 
-Fill = Callable[[SceneCaption, list[dict]], None]
+Fill = Callable[[SceneCaption, list[Any]], None]
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,11 @@ class AgentSpec:
     install) or a callable taking the options dict. `covers` says how the joiner waits for its outputs: "scene"
     (one output per scene, with the scene's index) or "window" (outputs cover consecutive time windows with their
     own index; a scene is ready when the windows from 0 reach its end). `fill(caption, outputs)` sets the
-    SceneCaption `fields` from the outputs, as dicts, covering the scene (window agents get every window kept, in
-    order, and keep what overlaps). `needs` names the track without which the agent has nothing to do ("audio",
-    "video"); `finish` runs after every agent's fill (the offline captioner completes its sentence there)."""
+    SceneCaption `fields` from the outputs, the agent's typed records, covering the scene (window agents get every
+    window kept, in order, and keep what overlaps). `needs` names the track without which the agent has nothing to
+    do ("audio", "video"); `finish` ("module:function" or a callable, same arguments as `fill`) runs after every
+    agent's fill: the offline captioner completes its sentence there, from the other agents' fields. A string keeps
+    the joiner from importing agents; it is imported on the first scene that needs it."""
 
     name: str
     build: str | Callable[[dict], Any]
@@ -54,7 +56,7 @@ class AgentSpec:
     needs: str | None = None
     batches: bool = False
     default: bool = True  # run when `--agents` is not given
-    finish: Fill | None = None
+    finish: str | Fill | None = None
     help: str = ""
 
     @property
@@ -73,24 +75,11 @@ def register(spec: AgentSpec) -> AgentSpec:
     for other in TABLE.values():
         if other.name != spec.name and (other.output_topic == spec.output_topic or other.output_type is spec.output_type):
             raise ValueError(f"agent {spec.name}: output topic/type already used by {other.name}")
-    for name in ("video_id", "index", "start", "end", "model", "last", "error"):
+    for name in fill.ENVELOPE:  # the joiner reads these of every output (schemas.AgentWindow declares them)
         if name not in spec.output_type.__dataclass_fields__:
             raise ValueError(f"agent {spec.name}: {spec.output_type.__name__} needs a field {name!r}")
     TABLE[spec.name] = spec
     return spec
-
-
-def _finish_offline_caption(rec: SceneCaption, outputs: list[dict]) -> None:
-    # The offline captioner only knows image labels; its sentence is finished once the scene's objects, sounds,
-    # speech and on-screen text are known, i.e. after every fill. Imported here so the joiner never imports agents.
-    cap = outputs[0] if outputs else {}
-    if not rec.captioner.startswith("offline:") or cap.get("error"):
-        return
-    from scenestream.agents.captioner.offline import compose_offline_caption
-
-    kwargs = {"text": [line.text for line in rec.text]} if rec.text else {}
-    rec.caption = compose_offline_caption(cap.get("labels", []), rec.objects, [e.label for e in rec.audio_events],
-                                          rec.transcript.text, rec.end - rec.start, **kwargs)
 
 
 def _builtin(name: str, build: str, input_topic: str, output_topic: str, covers: str, fields: tuple[str, ...],
@@ -108,7 +97,7 @@ _builtin("detector", "scenestream.agents.detector:DetectorAgent", "frames", "det
          fill.tracks, needs="video", help="objects, tracked (YOLO + ByteTrack)")
 _builtin("captioner", "scenestream.agents.captioner:CaptionerAgent", "scenes", "vlm-captions", "scene",
          ("caption", "captioner", "keyframe_times", "timings"), fill.caption, batches=True,
-         finish=_finish_offline_caption, help="a caption per scene (vision-language model)")
+         finish="scenestream.agents.captioner.offline:finish_caption", help="a caption per scene (vision-language model)")
 _builtin("ocr", "scenestream.agents.ocr:OcrAgent", "scenes", "scene-text", "scene", ("text",), fill.text, needs="video",
          help="on-screen text (RapidOCR, PP-OCRv4)")
 
@@ -156,6 +145,20 @@ def _factory(s: AgentSpec) -> Callable[[dict], Any] | None:
         raise
     found = getattr(mod, cls, None)  # a module's member by name: the table entry's "module:Class"
     return found.from_options if isinstance(found, type) and issubclass(found, Agent) else None
+
+
+_finishers: dict[str, Fill] = {}
+
+
+def finisher(s: AgentSpec) -> Fill:
+    """The spec's `finish` as a function (imported once)."""
+    if callable(s.finish):
+        return s.finish
+    if s.finish not in _finishers:
+        module, _, fn = str(s.finish).partition(":")
+        mod = importlib.import_module(module)
+        _finishers[s.finish] = getattr(mod, fn)  # the entry's "module:function"
+    return _finishers[s.finish]
 
 
 def available() -> list[str]:

@@ -9,21 +9,13 @@ from dataclasses import dataclass
 from PIL import Image
 
 from scenestream.agents.base import Agent
-from scenestream.schemas import Scene
+from scenestream.schemas import AgentWindow, Scene
 from scenestream.streams.core import fill, table
 
 
 @dataclass
-class Brightness:
-    video_id: str
-    index: int
-    start: float
-    end: float
-    model: str = "mean-luma"
+class Brightness(AgentWindow):  # the envelope every agent output carries, then the payload
     mean: float = 0.0
-    last: bool = False
-    error: str | None = None
-    schema_version: int = 1
 
 
 class BrightnessAgent(Agent):
@@ -35,7 +27,7 @@ class BrightnessAgent(Agent):
         if scene.keyframes:
             img = Image.open(io.BytesIO(scene.keyframes[0].jpeg)).convert("L")
             mean = sum(i * n for i, n in enumerate(img.histogram())) / (img.width * img.height)
-        yield Brightness(scene.video_id, scene.index, scene.start, scene.end, mean=round(mean, 3), last=scene.last)
+        yield Brightness(scene.video_id, scene.index, scene.start, scene.end, mean=round(mean, 3), model="mean-luma", last=scene.last)
 
 
 table.register(table.AgentSpec(

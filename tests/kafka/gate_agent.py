@@ -13,23 +13,15 @@ import time
 from dataclasses import dataclass
 
 from scenestream.agents.base import Agent
-from scenestream.schemas import Scene
+from scenestream.schemas import AgentWindow, Scene
 from scenestream.streams.core import fill, table
 
 HOLD_AT_MOST = 600.0  # a guard: a test that never opens the gate fails on its own deadline, the worker not hangs
 
 
 @dataclass
-class GatePass:
-    video_id: str
-    index: int
-    start: float
-    end: float
-    model: str = "gate"
+class GatePass(AgentWindow):  # the envelope every agent output carries, then the payload
     pid: int = 0
-    last: bool = False
-    error: str | None = None
-    schema_version: int = 1
 
 
 class GateAgent(Agent):
@@ -49,7 +41,7 @@ class GateAgent(Agent):
         if self.log:
             with open(self.log, "a") as f:
                 f.write(f"{os.getpid()} {scene.video_id}:{scene.index}\n")
-        yield GatePass(scene.video_id, scene.index, scene.start, scene.end, pid=os.getpid(), last=scene.last)
+        yield GatePass(scene.video_id, scene.index, scene.start, scene.end, pid=os.getpid(), model="gate", last=scene.last)
 
 
 table.register(table.AgentSpec(

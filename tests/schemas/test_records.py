@@ -20,7 +20,7 @@ SAMPLES = {
     "transcripts": Transcript("v1", 0, 0.0, 10.0, "tiny.en", "en", " hello", [Word(" hello", 1.0, 1.4, 0.9)]),
     "audio-tags": AudioTags("v1", 0, 0.0, 10.0, "yamnet", [AudioEvent("Speech", 0.8, 0.0, 2.5)]),
     "detections": Detections("v1", 1, 4.0, 8.0, "yolo", [TrackObservation(3, "person", 0.9, [0.1, 0.2, 0.3, 0.4], 4.5)]),
-    "vlm-captions": VlmCaption("v1", 2, 1.2, 3.04, "a bus", "llava", 0.5, error=None),
+    "vlm-captions": VlmCaption("v1", 2, 1.2, 3.04, "llava", "a bus", 0.5, error=None),
     "captions": SceneCaption("v1", 2, 1.2, 3.04, "a bus", "llava", TranscriptPart("hi", "en", [Word("hi", 1.3, 1.5)]),
                              [AudioEvent("Speech", 0.8, 1.2, 2.0)], {"person": 2},
                              [TrackSummary(3, "person", 1.3, 2.9, 7, 0.93)], [1.2, 2.1], {"caption": 0.5},

@@ -67,8 +67,8 @@ class BatchingCaptioner(Agent):
             self.held = self.hold.wait(timeout=60)  # a guard: a runtime that never queues fails the test, not hangs
         self.batches.append([s.index for s in scenes])
         self.threads.add(threading.current_thread().name)
-        return [VlmCaption(s.video_id, s.index, s.start, s.end, f"scene {s.index} with {len(s.keyframes)} frames",
-                           self.model_id, 0.01, keyframe_times=[k.time for k in s.keyframes], last=s.last)
+        return [VlmCaption(s.video_id, s.index, s.start, s.end, self.model_id,
+                           f"scene {s.index} with {len(s.keyframes)} frames", 0.01, keyframe_times=[k.time for k in s.keyframes], last=s.last)
                 for s in scenes]
 
 

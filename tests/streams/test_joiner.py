@@ -34,14 +34,14 @@ def test_scene_waits_for_caption_and_audio_coverage():
     s = scenes([(0, 5), (5, 12)])
     assert j.add(VideoEvent(V, "accepted", has_video=True, has_audio=True)) == []
     assert j.add(s[0]) == []
-    assert j.add(VlmCaption(V, 0, 0, 5, "a cat", "m", 0.3)) == []  # audio not yet covering 5 s
+    assert j.add(VlmCaption(V, 0, 0, 5, "m", "a cat", 0.3)) == []  # audio not yet covering 5 s
     out = j.add(Transcript(V, 0, 0, 10, "w", "en", " hi", [Word(" hi", 1.0, 1.5), Word(" there", 6.0, 6.4)]))
     [c0] = captions(out)
     assert c0.caption == "a cat" and c0.transcript.text == "hi" and c0.transcript.language == "en"
     assert [w.word for w in c0.transcript.words] == [" hi"]
     assert c0.timings["caption"] == 0.3
     assert j.add(s[1]) == []  # needs its caption
-    assert j.add(VlmCaption(V, 1, 5, 12, "a dog", "m", 0.2)) == []  # audio covers only to 10 s
+    assert j.add(VlmCaption(V, 1, 5, 12, "m", "a dog", 0.2)) == []  # audio covers only to 10 s
     out = j.add(Transcript(V, 1, 10, 12, "w", "en", "", [], last=True))
     [c1] = captions(out)
     assert [w.word for w in c1.transcript.words] == [" there"]
@@ -103,8 +103,8 @@ def test_duplicates_and_replays_do_not_emit_twice():
     j = Joiner(["captioner"])
     s = scenes([(0, 1), (1, 2)])
     out = []
-    for rec in [s[0], VlmCaption(V, 0, 0, 1, "x", "m"), s[0], VlmCaption(V, 0, 0, 1, "x", "m"), s[1],
-                VlmCaption(V, 1, 1, 2, "y", "m")]:
+    for rec in [s[0], VlmCaption(V, 0, 0, 1, "m", "x"), s[0], VlmCaption(V, 0, 0, 1, "m", "x"), s[1],
+                VlmCaption(V, 1, 1, 2, "m", "y")]:
         out += j.add(rec)
     assert [c.index for c in captions(out)] == [0, 1]
 
@@ -113,7 +113,7 @@ def test_emission_is_deterministic_under_any_arrival_order():
     bounds = [(i * 2.0, i * 2.0 + 2.0) for i in range(12)]
     records = [VideoEvent(V, "accepted", has_video=True, has_audio=True)]
     records += scenes(bounds)
-    records += [VlmCaption(V, i, a, b, f"c{i}", "m") for i, (a, b) in enumerate(bounds)]
+    records += [VlmCaption(V, i, a, b, "m", f"c{i}") for i, (a, b) in enumerate(bounds)]
     records += [Transcript(V, i, i * 5.0, i * 5.0 + 5.0, "w", "en", "", [Word(f" w{i}", i * 5.0 + 1, i * 5.0 + 2)],
                            last=(i == 4)) for i in range(5)]
     reference = None
@@ -136,7 +136,7 @@ def test_state_stays_bounded_on_a_long_stream():
         j.add(Scene(V, i, i * 3.0, i * 3.0 + 3.0, last=(i == n - 1)))
         j.add(Transcript(V, i, i * 3.0, i * 3.0 + 3.0, "w", "en", "", [Word(" a", i * 3.0, i * 3.0 + 1)],
                          last=(i == n - 1)))
-        j.add(VlmCaption(V, i, i * 3.0, i * 3.0 + 3.0, "c", "m"))
+        j.add(VlmCaption(V, i, i * 3.0, i * 3.0 + 3.0, "m", "c"))
         v = j.videos.get(V)
         if v is not None:
             peak = max(peak, len(v.scenes) + sum(map(len, v.per_scene.values())) + sum(len(s.windows) for s in v.state.values()))
@@ -149,7 +149,7 @@ def test_state_round_trips_through_its_encoding():
     j.add(VideoEvent(V, "accepted", has_video=True, has_audio=False))
     j.add(Scene(V, 0, 0, 1))
     v = j.videos[V]
-    j.add(VlmCaption(V, 0, 0, 1, "c", "m"))
+    j.add(VlmCaption(V, 0, 0, 1, "m", "c"))
     assert v.per_scene  # a caption waiting for the transcript
     assert VideoJoin.decode(v.encode()) == v
 
@@ -158,7 +158,7 @@ def test_offline_caption_is_completed_with_what_the_other_agents_found():
     j = Joiner(["captioner", "asr", "tagger", "detector"])
     j.add(VideoEvent(V, "accepted", has_video=True, has_audio=True))
     j.add(Scene(V, 0, 0, 4, last=True))
-    j.add(VlmCaption(V, 0, 0, 4, "The frames look like minibus.", "offline:efficientnet-lite0", 0.1,
+    j.add(VlmCaption(V, 0, 0, 4, "offline:efficientnet-lite0", "The frames look like minibus.", 0.1,
                      labels=["minibus", "streetcar"]))
     j.add(Transcript(V, 0, 0, 4, "w", "en", " hello", [Word(" hello", 1.0, 1.5)], last=True))
     j.add(AudioTags(V, 0, 0, 4, "y", [AudioEvent("Speech", 0.9, 1.0, 1.5)], last=True))
