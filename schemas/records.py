@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from msgspec import Meta
 
 SCHEMA_VERSION = 1
-CAPTION_SCHEMA_VERSION = 2  # SceneCaption: 2 added text, extra and emitted_at
+CAPTION_SCHEMA_VERSION = 3  # SceneCaption: 2 added text, extra and emitted_at; 3 added caption_usage
 
 # Shapes checked when a record is read (schemas/codec.py) and stated in the JSON Schema files.
 Index = Annotated[int, Meta(ge=0)]
@@ -178,6 +178,7 @@ class VlmCaption(AgentWindow):
     latency: float = 0.0  # seconds of generation, model loading excluded
     labels: list[str] = field(default_factory=list)  # image labels, used by the offline captioner
     keyframe_times: list[float] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=dict)  # tokens (prompt_tokens, completion_tokens) from a server
 
 
 @dataclass
@@ -232,11 +233,13 @@ class SceneCaption(Window):
     keyframe_times: list[float] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
-    # Added in schema version 2 (older readers ignore them): on-screen text, fields filled by agents added as
+    # Added in schema version 2 (older readers ignore new fields): on-screen text, fields filled by agents added as
     # plugins (agent name -> its output), and the wall time (epoch seconds) at which the record was emitted.
     text: list[TextLine] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     emitted_at: float = 0.0
+    # Added in schema version 3: the token usage of the caption's request to a model server (empty otherwise).
+    caption_usage: dict[str, int] = field(default_factory=dict)
     _: KW_ONLY
     schema_version: int = CAPTION_SCHEMA_VERSION  # the envelope's field, with this record's own version
 

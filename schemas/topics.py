@@ -16,9 +16,14 @@ from scenestream.schemas.records import (
     VlmCaption,
 )
 
+# The topics around the agents' own (whose names the agent table gives): what users publish, what they read, the
+# lifecycle and the dead letters. Code names them by these constants, so a typo is an ImportError, not a topic.
+VIDEOS, CAPTIONS, VIDEO_EVENTS, ERRORS = "videos", "captions", "video-events", "errors"
+SCENES = "scenes"  # ingest's scenes, which the captioners share (Kafka mode may give it its own partition count)
+
 RECORDS_BY_TOPIC: dict[str, type] = {
-    "videos": VideoRequest,
-    "scenes": Scene,
+    VIDEOS: VideoRequest,
+    SCENES: Scene,
     "audio": AudioChunk,
     "frames": FrameBatch,
     "transcripts": Transcript,
@@ -26,7 +31,7 @@ RECORDS_BY_TOPIC: dict[str, type] = {
     "detections": Detections,
     "vlm-captions": VlmCaption,
     "scene-text": SceneText,
-    "captions": SceneCaption,
-    "video-events": VideoEvent,
-    "errors": DeadLetter,
+    CAPTIONS: SceneCaption,
+    VIDEO_EVENTS: VideoEvent,
+    ERRORS: DeadLetter,
 }

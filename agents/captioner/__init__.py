@@ -1,5 +1,6 @@
-"""The captioner: one caption per scene from its keyframes, by a vision-language model (batched) or, with no VLM
-weights, by the offline captioner (ImageNet labels; the joiner completes its sentence).
+"""The captioner: one caption per scene from its keyframes, by a vision-language model (batched), by a model server
+(OpenAI-compatible chat completions, `endpoint=URL`) or, with no VLM weights, by the offline captioner (ImageNet
+labels; the joiner completes its sentence).
 
     agent = CaptionerAgent.from_options({"model": "llava-hf/llava-v1.6-mistral-7b-hf", "quantization": "4bit"})
     agent.setup()                         # loads once; impossible options raise ConfigError here
@@ -41,6 +42,12 @@ class CaptionerAgent(Agent):
 
     def setup(self) -> None:
         s = self.settings
+        if s.backend == "endpoint":
+            from scenestream.agents.captioner.remote import EndpointCaptioner
+
+            self.engine = EndpointCaptioner(s)
+            self.model_id = self.engine.model
+            return
         device = pick_device(s.device)
         import torch
 
@@ -56,6 +63,8 @@ class CaptionerAgent(Agent):
         self.engine = VlmCaptioner(s, resolve_model(s.model).location, device)
 
     def close(self) -> None:
+        if self.settings.backend == "endpoint" and self.engine is not None:
+            self.engine.close()
         self.engine = None
 
     def process(self, scene: Scene) -> list[VlmCaption]:
@@ -77,6 +86,8 @@ class CaptionerAgent(Agent):
             return out
         decoding = (time.perf_counter() - t0) / len(frames)
         todo = list(frames)
+        if self.settings.backend == "endpoint":  # the server gets ingest's JPEGs as they are, once found readable
+            frames = {i: [k.jpeg for k in scenes[i].keyframes] for i in todo}
         try:
             results = self.engine.caption([frames[i] for i in todo])
         except Exception as exc:  # noqa: BLE001  (engines report per scene; this is the last line of defence)
@@ -84,6 +95,7 @@ class CaptionerAgent(Agent):
         for i, r in zip(todo, results):
             c = out[i]
             c.latency = round(decoding + r.seconds, 4)
+            c.usage = r.usage
             if r.error:
                 c.error = r.error
             elif self.settings.backend == "offline":

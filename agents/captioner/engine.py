@@ -16,6 +16,8 @@ class Generated:
     stop: str = ""  # why generation ended: eos | max_new_tokens | repetition | time_limit
     seconds: float = 0.0  # this scene's share of the engine call that made it
     error: str | None = None  # one line, when this scene could not be captioned
+    usage: dict[str, int] = field(default_factory=dict)  # token counts, when the engine knows them (endpoints)
+    model: str = ""  # the model that answered, when the engine is told (endpoints)
 
 
 class Engine(Protocol):

@@ -3,7 +3,12 @@
 Default model: the offline captioner (ImageNet labels from the pack's EfficientNet-Lite0), with or without a
 network, unless `model` names a vision-language model (hub id or local dir) or `backend` names one of the seed's
 three (then its hub checkpoint is the default). Rationale: a 7 B VLM is a 15 GB download and wants a GPU; nobody
-should get one by accident on a laptop. Generation settings left at -1 take the backend's default (the seed's)."""
+should get one by accident on a laptop. Generation settings left at -1 take the backend's default (the seed's).
+
+`endpoint` (an OpenAI-compatible base URL ending in /v1) sends each scene to a model server instead: backend
+`endpoint`, `model` the name the server serves (empty: the one it lists), the key read from the environment
+variable `api_key_env`, `concurrency` requests in flight, `timeout` seconds each, `retries` on 429, 5xx and
+connection errors."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,7 +17,7 @@ from scenestream.agents.errors import ConfigError
 from scenestream.agents.options import convert
 
 VLM_BACKENDS = ("llava-next", "instructblip", "phi3v", "generic")
-BACKENDS = ("offline",) + VLM_BACKENDS
+BACKENDS = ("offline", "endpoint") + VLM_BACKENDS
 DEFAULT_PROMPT = "Describe this video scene in one or two factual sentences."
 
 # Hub defaults per backend (the seed's three models), for `-o backend=...` without a model.
@@ -55,6 +60,12 @@ class CaptionerSettings:
     num_crops: int = 4  # Phi-3.5-Vision
     trust_remote_code: bool = False  # set automatically for Phi-3.5-Vision
     threads: int = 2  # torch CPU threads
+    # a model server (OpenAI-compatible chat completions)
+    endpoint: str = ""  # e.g. http://localhost:8000/v1; set: backend endpoint
+    api_key_env: str = "OPENAI_API_KEY"  # the environment variable holding the key (never the key itself)
+    concurrency: int = 8  # requests in flight: the scenes of one batch go at once
+    timeout: float = 120.0  # seconds per request
+    retries: int = 4  # on 429, 5xx and connection errors, with backoff, honouring Retry-After
     labels_per_frame: int = 3  # offline captioner: top labels per keyframe ...
     label_threshold: float = 0.1  # ... kept when at least this probable
 
@@ -63,7 +74,20 @@ class CaptionerSettings:
         s = convert(cls, options, "captioner")
         if s.backend and s.backend not in BACKENDS:
             raise ConfigError(f"captioner backend must be one of {', '.join(BACKENDS)}, not {s.backend!r}")
-        if s.backend == "offline" or (not s.model and not s.backend):
+        if s.endpoint or s.backend == "endpoint":
+            from scenestream.agents.chat import check_endpoint
+
+            if s.backend not in ("", "endpoint"):
+                raise ConfigError(f"captioner endpoint sends scenes to a model server; backend {s.backend} loads a "
+                                  "model here: set one of them")
+            if not s.endpoint:
+                raise ConfigError("captioner backend endpoint needs endpoint=URL (an OpenAI-compatible base URL "
+                                  "ending in /v1)")
+            s.backend, s.endpoint = "endpoint", check_endpoint(s.endpoint)
+            if s.concurrency < 1 or s.timeout <= 0 or s.retries < 0:
+                raise ConfigError("captioner concurrency must be >= 1, timeout > 0 and retries >= 0")
+            s.max_batch = s.concurrency  # one batch = the requests in flight together
+        elif s.backend == "offline" or (not s.model and not s.backend):
             s.backend, s.model = "offline", s.model or OFFLINE_MODEL
         elif not s.model:
             if s.backend not in HUB:

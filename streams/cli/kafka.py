@@ -6,22 +6,8 @@ import argparse
 import asyncio
 import sys
 
+from scenestream.streams.cli.kafka_args import add_kafka_arguments, kafka_settings
 from scenestream.streams.core.video_ids import video_id
-
-
-BROKER_HELP = "Kafka bootstrap servers host:port[,...] (default: $SCENESTREAM_BROKER or localhost:9092)"
-PREFIX_HELP = "topic prefix (default: $SCENESTREAM_PREFIX or 'scenestream.')"
-
-
-def _settings(args: argparse.Namespace, **extra):
-    from scenestream.streams.runtimes.kafka.settings import KafkaSettings
-
-    return KafkaSettings.from_env(broker=args.broker, prefix=args.prefix, **extra)
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--broker", help=BROKER_HELP)
-    p.add_argument("--prefix", help=PREFIX_HELP)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -29,7 +15,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     agents = parse_agents(args.agents)
     plan = worker_plan(agents, args.option)
-    settings = _settings(args, partitions=args.partitions, scene_partitions=args.scene_partitions,
+    settings = kafka_settings(args, partitions=args.partitions, scene_partitions=args.scene_partitions,
                          store=args.store, guarantee=args.guarantee, group=args.group, data_dir=args.data_dir)
     if args.metrics_port is not None:  # Prometheus scrapes this worker's scenestream_* metrics (streams/core/metrics.py)
         from scenestream.streams.core.metrics import start_http_server
@@ -55,7 +41,7 @@ def request_options(source: str, pairs: list[str] | None, live: bool | None) -> 
 def cmd_submit(args: argparse.Namespace) -> int:
     from scenestream.streams.runtimes.kafka.client import make_request, submit
 
-    settings = _settings(args)
+    settings = kafka_settings(args)
     options = request_options(args.source, args.option, args.live)
     request = make_request(args.source, args.video_id or video_id(args.source, fresh=True), options)
     asyncio.run(submit(settings, request))
@@ -66,7 +52,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def cmd_tail(args: argparse.Namespace) -> int:
     from scenestream.streams.runtimes.kafka.client import Tail
 
-    tail = Tail(_settings(args), video_id=args.video_id, until_done=args.until_done,
+    tail = Tail(kafka_settings(args), video_id=args.video_id, until_done=args.until_done,
                 from_beginning=args.from_beginning, timeout=args.timeout)
     return asyncio.run(tail.run())
 
@@ -75,7 +61,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from scenestream.schemas import dumps
     from scenestream.streams.runtimes.kafka.client import status
 
-    event = asyncio.run(status(_settings(args), args.video_id))
+    event = asyncio.run(status(kafka_settings(args), args.video_id))
     if event is None:
         print(f"scenestream: no events for {args.video_id}", file=sys.stderr)
         return 1
@@ -100,7 +86,7 @@ def add_commands(sub) -> None:
                    help="agent option, e.g. -o captioner.model=llava-hf/llava-1.5-7b-hf -o asr.language=en "
                         "-o ingest.frame_rate=1 -o joiner.sources=asr,captioner (the sources the joiner waits for, "
                         "wherever they run; default: every installed model agent; 'none' for scene bounds only)")
-    _common(w)
+    add_kafka_arguments(w)
     w.add_argument("--partitions", type=int, help="partitions of every topic when first created (default 4; "
                                                   "$SCENESTREAM_PARTITIONS)")
     w.add_argument("--scene-partitions", type=int, help="partitions of `scenes` (default: --partitions)")
@@ -125,7 +111,7 @@ def add_commands(sub) -> None:
                    help="treat SOURCE as live: ingest's latency options (1 s audio chunks, small frame batches, "
                         "scenes closed after 10 s without a cut) under your own -o options; default: live for "
                         "rtsp/rtmp/udp/srt URIs")
-    _common(s)
+    add_kafka_arguments(s)
     s.set_defaults(func=cmd_submit)
 
     t = sub.add_parser("tail", help="print scene records from Kafka as they arrive",
@@ -137,7 +123,7 @@ def add_commands(sub) -> None:
                    help="stop once the video is done and all its scenes are printed (needs --video-id)")
     t.add_argument("--from-beginning", action="store_true", help="start at the oldest records still kept")
     t.add_argument("--timeout", type=float, help="give up after this many seconds")
-    _common(t)
+    add_kafka_arguments(t)
     t.set_defaults(func=cmd_tail)
 
     st = sub.add_parser("status", help="print the latest lifecycle event of a video",
@@ -145,7 +131,7 @@ def add_commands(sub) -> None:
                                     "or its done / failed event once there is one. Reads the video's video-events partition from the beginning: "
                                     "fine for a development tool, slow on a long-lived cluster.")
     st.add_argument("video_id", metavar="VIDEO_ID")
-    _common(st)
+    add_kafka_arguments(st)
     st.set_defaults(func=cmd_status)
 
 

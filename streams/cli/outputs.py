@@ -9,15 +9,7 @@ import sys
 from pathlib import Path
 
 from scenestream.agents.errors import ConfigError
-
-BROKER_HELP = "Kafka bootstrap servers host:port[,...] (default: $SCENESTREAM_BROKER or localhost:9092)"
-PREFIX_HELP = "topic prefix (default: $SCENESTREAM_PREFIX or 'scenestream.')"
-
-
-def _kafka(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--broker", help=BROKER_HELP)
-    p.add_argument("--prefix", help=PREFIX_HELP)
-
+from scenestream.streams.cli.kafka_args import add_kafka_arguments, kafka_settings
 
 def _one_video(records, video_id: str | None):
     """Subtitles are of one video: keep `video_id`'s records, or insist that there is only one video."""
@@ -49,7 +41,7 @@ def _export(args: argparse.Namespace) -> int:
     if args.kafka:
         if args.source:
             raise ConfigError("give SOURCE or --kafka, not both")
-        settings = sources.kafka_settings(args.broker, args.prefix)
+        settings = kafka_settings(args)
         records = asyncio.run(sources.snapshot_captions(settings, args.video_id))
     elif args.source:
         records = sources.read_jsonl(args.source)
@@ -91,7 +83,7 @@ def cmd_index(args: argparse.Namespace) -> int:
     with SceneIndex(args.db) as index:
         changed = index.add_many(sources.read_sources(args.sources)) if args.sources else 0
         if args.kafka:
-            settings = sources.kafka_settings(args.broker, args.prefix)
+            settings = kafka_settings(args)
             group = args.group or sources.default_group(settings, args.db)
 
             async def follow() -> int:
@@ -160,7 +152,7 @@ def add_commands(sub) -> None:
     e.add_argument("--index-name", default="scenestream-scenes",
                    help="bulk: the _index of each action (default scenestream-scenes; '' to leave it out and POST "
                         "to /INDEX/_bulk)")
-    _kafka(e)
+    add_kafka_arguments(e)
     e.set_defaults(func=cmd_export)
 
     i = sub.add_parser(
@@ -178,7 +170,7 @@ def add_commands(sub) -> None:
     i.add_argument("--idle-timeout", type=float, metavar="S",
                    help="--kafka: stop after S seconds without a new record (default: follow until interrupted)")
     i.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
-    _kafka(i)
+    add_kafka_arguments(i)
     i.set_defaults(func=cmd_index)
 
     s = sub.add_parser(

@@ -79,6 +79,7 @@ def caption(rec: SceneCaption, outputs: list[VlmCaption]) -> None:
     rec.caption, rec.captioner = cap.caption, cap.model
     rec.timings["caption"] = cap.latency
     rec.keyframe_times = list(cap.keyframe_times) or rec.keyframe_times
+    rec.caption_usage = dict(cap.usage)
 
 
 def text(rec: SceneCaption, outputs: list[SceneText]) -> None:

@@ -96,7 +96,7 @@ _builtin("tagger", "scenestream.agents.tagger:TaggerAgent", "audio", "audio-tags
 _builtin("detector", "scenestream.agents.detector:DetectorAgent", "frames", "detections", "window", ("objects", "tracks"),
          fill.tracks, needs="video", help="objects, tracked (YOLO + ByteTrack)")
 _builtin("captioner", "scenestream.agents.captioner:CaptionerAgent", "scenes", "vlm-captions", "scene",
-         ("caption", "captioner", "keyframe_times", "timings"), fill.caption, batches=True,
+         ("caption", "captioner", "keyframe_times", "timings", "caption_usage"), fill.caption, batches=True,
          finish="scenestream.agents.captioner.offline:finish_caption", help="a caption per scene (vision-language model)")
 _builtin("ocr", "scenestream.agents.ocr:OcrAgent", "scenes", "scene-text", "scene", ("text",), fill.text, needs="video",
          help="on-screen text (RapidOCR, PP-OCRv4)")

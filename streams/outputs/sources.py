@@ -15,6 +15,7 @@ from typing import AsyncIterator, Iterable, Iterator
 
 import orjson
 
+from scenestream.schemas.topics import CAPTIONS
 from scenestream.agents.errors import ConfigError
 
 CAPTIONS_FILE = "captions.jsonl"
@@ -68,13 +69,6 @@ def scene_key(rec: dict) -> str:
 # ------------------------------------------------------------------ Kafka
 
 
-def kafka_settings(broker: str | None = None, prefix: str | None = None):
-    """The same settings (flags over SCENESTREAM_* variables over defaults) as `scenestream tail`."""
-    from scenestream.streams.runtimes.kafka.settings import KafkaSettings
-
-    return KafkaSettings.from_env(broker=broker, prefix=prefix)
-
-
 def default_group(settings, db_path: str | Path) -> str:
     """One consumer group per index file: two indexes must each see every scene, so they must not share a group,
     while restarting the same index resumes where it stopped."""
@@ -101,7 +95,7 @@ async def follow_captions(settings, group: str, idle_timeout: float | None = Non
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
-        settings.topic("captions"), bootstrap_servers=settings.broker, group_id=group, enable_auto_commit=False,
+        settings.topic(CAPTIONS), bootstrap_servers=settings.broker, group_id=group, enable_auto_commit=False,
         auto_offset_reset="earliest", isolation_level="read_committed", client_id="scenestream-outputs",
         max_partition_fetch_bytes=settings.max_message_bytes, session_timeout_ms=int(settings.session_timeout * 1000),
         heartbeat_interval_ms=int(settings.heartbeat_interval * 1000), **settings.aiokafka_auth())
@@ -140,7 +134,7 @@ async def snapshot_captions(settings, video_id: str | None = None) -> list[dict]
                                 max_partition_fetch_bytes=settings.max_message_bytes, **settings.aiokafka_auth())
     await _started(consumer, settings)
     try:
-        topic = settings.topic("captions")
+        topic = settings.topic(CAPTIONS)
         parts = None
         for _ in range(50):
             parts = consumer.partitions_for_topic(topic)
@@ -173,5 +167,5 @@ async def snapshot_captions(settings, video_id: str | None = None) -> list[dict]
         await consumer.stop()
 
 
-__all__ = ["CAPTIONS_FILE", "captions_path", "default_group", "follow_captions", "kafka_settings", "read_jsonl",
+__all__ = ["CAPTIONS_FILE", "captions_path", "default_group", "follow_captions", "read_jsonl",
            "read_sources", "scene_key", "snapshot_captions"]

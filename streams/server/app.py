@@ -40,6 +40,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
+from scenestream.schemas.topics import CAPTIONS, VIDEO_EVENTS
 from scenestream.agents.base import SourceAgent
 from scenestream.streams.outputs.sinks import Sink
 from scenestream.agents.errors import ConfigError, InputError
@@ -315,7 +316,21 @@ class _TapIngest(SourceAgent):
             yield record
 
 
-class EmbeddedRunner:
+class Runner:
+    """What serve does with a submitted video, whichever runtime runs it: `start` once, `submit` each video (an
+    InputError or ConfigError is the client's 400), `stop` once. Both runners feed the hub and the index."""
+
+    async def start(self) -> None:
+        pass
+
+    async def submit(self, source: str, video_id: str) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        pass
+
+
+class EmbeddedRunner(Runner):
     """Runs submitted videos one at a time in a background thread, through one EmbeddedPipeline whose models are
     loaded on the first video and kept."""
 
@@ -330,9 +345,11 @@ class EmbeddedRunner:
         self.pipeline = None
         self.tap: _TapIngest | None = None
         self.thread = threading.Thread(target=self._loop, name="embedded-runner", daemon=True)
+
+    async def start(self) -> None:
         self.thread.start()
 
-    def submit(self, source: str, video_id: str) -> None:
+    async def submit(self, source: str, video_id: str) -> None:
         from scenestream.agents.ingest import resolve
 
         resolve(source)  # a missing path or a bad URI: 400 now, one line
@@ -397,9 +414,9 @@ class EmbeddedRunner:
         else:
             self.hub.publish_video(video_id, "done", scenes=result.scenes, duration=result.duration, report=report)
 
-    def close(self) -> None:
+    async def stop(self) -> None:
         self.queue.put(None)
-        self.thread.join(timeout=5)
+        await asyncio.to_thread(self.thread.join, 5)
         if self.pipeline is not None and not self.thread.is_alive():
             self.pipeline.close()
 
@@ -407,7 +424,7 @@ class EmbeddedRunner:
 # ------------------------------------------------------------------ Kafka runner
 
 
-class KafkaRunner:
+class KafkaRunner(Runner):
     """Submits to Kafka and follows the captions and video-events topics (from their ends when the server starts,
     without a consumer group: any number of servers can watch)."""
 
@@ -430,7 +447,7 @@ class KafkaRunner:
             exc = task.exception()
             print(f"scenestream: serve: stopped following Kafka ({type(exc).__name__}: {exc})", file=sys.stderr)
 
-    async def submit_async(self, source: str, video_id: str) -> None:
+    async def submit(self, source: str, video_id: str) -> None:
         from scenestream.streams.runtimes.kafka.client import make_request, submit
 
         self.hub.add_video(video_id, source)
@@ -443,7 +460,7 @@ class KafkaRunner:
 
         await ensure_topics(self.kafka)
         consumer = AIOKafkaConsumer(
-            self.kafka.topic("captions"), self.kafka.topic("video-events"), bootstrap_servers=self.kafka.broker,
+            self.kafka.topic(CAPTIONS), self.kafka.topic(VIDEO_EVENTS), bootstrap_servers=self.kafka.broker,
             group_id=None, enable_auto_commit=False, auto_offset_reset="latest", isolation_level="read_committed",
             client_id="scenestream-serve", max_partition_fetch_bytes=self.kafka.max_message_bytes,
             **self.kafka.aiokafka_auth())
@@ -454,7 +471,7 @@ class KafkaRunner:
             for tp in consumer.assignment():
                 await consumer.position(tp)  # pin the start offsets before anything is submitted
             self.ready.set()
-            captions = self.kafka.topic("captions")
+            captions = self.kafka.topic(CAPTIONS)
             while True:
                 batches = await consumer.getmany(timeout_ms=500, max_records=200)
                 for tp, messages in batches.items():
@@ -529,18 +546,13 @@ def create_app(settings: ServeSettings, metrics: Metrics | None = None):
     async def lifespan(app):
         hub.loop = asyncio.get_running_loop()
         indexer = state["indexer"] = Indexer(settings.db)
-        if settings.kafka:
-            runner = state["runner"] = KafkaRunner(settings, hub, indexer, metrics)
-            await runner.start()
-        else:
-            runner = state["runner"] = EmbeddedRunner(settings, hub, indexer, metrics)
+        runner: Runner = (KafkaRunner if settings.kafka else EmbeddedRunner)(settings, hub, indexer, metrics)
+        state["runner"] = runner
+        await runner.start()
         try:
             yield
         finally:
-            if settings.kafka:
-                await runner.stop()
-            else:
-                runner.close()
+            await runner.stop()
             indexer.close()
 
     app = FastAPI(title="scenestream", lifespan=lifespan)
@@ -574,10 +586,7 @@ def create_app(settings: ServeSettings, metrics: Metrics | None = None):
             raise HTTPException(400, "video_id: letters, digits, '.', '_' and '-' only, at most 100")
         runner = state["runner"]
         try:
-            if settings.kafka:
-                await runner.submit_async(source, video_id)
-            else:
-                runner.submit(source, video_id)
+            await runner.submit(source, video_id)
         except (InputError, ConfigError) as exc:
             raise HTTPException(400, str(exc)) from None
         return {"video_id": video_id, "status": "queued", "events": f"/api/events?video={video_id}"}

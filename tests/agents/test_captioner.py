@@ -15,38 +15,14 @@ from scenestream.agents.captioner.hf import load_options
 from scenestream.agents.captioner.offline import compose_offline_caption
 from scenestream.agents.captioner.settings import CaptionerSettings
 from scenestream.agents.errors import ConfigError
-from scenestream.agents.models import resolve_model
 from scenestream.schemas import Keyframe, Scene
 from tests import media
+from tests.models import build_qwen2_vl, tiny_text, tokenizer
 
 PROMPT = "Describe this video scene in one or two factual sentences."
 # Chat templates in the style of the real checkpoints' (the tiny ones have to bring their own).
 LLAVA_CHAT = ("{% for m in messages %}USER: {% for c in m['content'] %}{% if c['type'] == 'image' %}<image>"
               "{% else %}{{ c['text'] }}{% endif %}{% endfor %}{% endfor %} ASSISTANT:")
-QWEN_CHAT = ("{% for m in messages %}<|im_start|>user\n{% for c in m['content'] %}{% if c['type'] == 'image' %}"
-             "<|vision_start|><|image_pad|><|vision_end|>{% else %}{{ c['text'] }}{% endif %}{% endfor %}"
-             "<|im_end|>\n{% endfor %}{{ '<|im_start|>assistant\\n' }}")
-
-
-def tokenizer(*special):
-    """The pack's real BERT WordPiece tokenizer plus the image tokens a VLM needs (no token_type_ids: decoder LMs
-    do not take them)."""
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(resolve_model("minilm").location,
-                                        model_input_names=["input_ids", "attention_mask"])
-    tok.add_special_tokens({"additional_special_tokens": list(special)})
-    return tok
-
-
-def tiny_text(tok, width=32, **kw):
-    from transformers import LlamaConfig
-
-    return LlamaConfig(hidden_size=width, intermediate_size=2 * width, num_hidden_layers=1, num_attention_heads=2,
-                       num_key_value_heads=2, vocab_size=len(tok), pad_token_id=tok.pad_token_id,
-                       eos_token_id=tok.sep_token_id, bos_token_id=tok.cls_token_id, **kw)
-
-
 def tiny_vision(width=32):
     from transformers import CLIPVisionConfig
 
@@ -86,25 +62,7 @@ def build_llava_next(d, width):
 @pytest.fixture(scope="session")
 def tiny_qwen2_vl(tmp_path_factory):
     """A third architecture (Qwen2-VL), which only the generic image-text-to-text Auto classes load."""
-    from transformers import (Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessor, Qwen2VLProcessor,
-                              Qwen2VLVideoProcessor)
-
-    torch.manual_seed(1)
-    names = ["<|vision_start|>", "<|image_pad|>", "<|vision_end|>", "<|video_pad|>"]
-    tok = tokenizer(*names)
-    ids = dict(zip(names, tok.convert_tokens_to_ids(names)))
-    text = tiny_text(tok).to_dict() | {"rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]}}
-    cfg = Qwen2VLConfig(text_config=text, vision_config=dict(depth=1, embed_dim=32, hidden_size=32, num_heads=2,
-                                                             patch_size=4, spatial_merge_size=2, mlp_ratio=2),
-                        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-                        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
-    d = tmp_path_factory.mktemp("tiny-qwen2-vl")
-    Qwen2VLForConditionalGeneration(cfg).save_pretrained(d)
-    sizes = dict(patch_size=4, merge_size=2, temporal_patch_size=2)
-    Qwen2VLProcessor(image_processor=Qwen2VLImageProcessor(min_pixels=16 * 16, max_pixels=32 * 32, **sizes),
-                     video_processor=Qwen2VLVideoProcessor(**sizes), tokenizer=tok,
-                     chat_template=QWEN_CHAT).save_pretrained(d)
-    return d
+    return build_qwen2_vl(tmp_path_factory.mktemp("tiny-qwen2-vl"))
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from scenestream.schemas import SceneCaption
+from scenestream.schemas import CAPTION_SCHEMA_VERSION, SceneCaption
 from tests import media
 from tests.kafka.kafkatools import WorkerProcess, read_topic, scenestream
 
@@ -107,7 +107,7 @@ def test_bikes_gives_six_scenes_with_every_field_and_the_plugin_agent(runtime):
         # bikes.mp4 has no audio track: both audio agents say so instead of being waited for
         assert c["missing"] == {"asr": "no audio track", "tagger": "no audio track"}, c["missing"]
         assert 0 < c["extra"]["brightness"]["mean"] < 255  # the outside agent, through the table alone
-        assert c["emitted_at"] > 0 and c["schema_version"] == 2
+        assert c["emitted_at"] > 0 and c["schema_version"] == CAPTION_SCHEMA_VERSION
     assert sum(c["objects"].get("person", 0) for c in caps) >= 1  # the riders are seen
 
 

@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 from aiokafka.partitioner import DefaultPartitioner
 
+from scenestream.schemas.topics import CAPTIONS, VIDEOS, VIDEO_EVENTS
 from scenestream.agents.errors import ConfigError
 from scenestream.schemas import VideoEvent, VideoRequest, dumps, loads
 from scenestream.streams.runtimes.kafka.admin import ensure_topics
@@ -24,7 +25,7 @@ async def submit(settings: KafkaSettings, request: VideoRequest) -> None:
                                 **settings.aiokafka_auth())
     await _start(producer, settings)
     try:
-        await producer.send_and_wait(settings.topic("videos"), dumps(request), key=request.video_id.encode())
+        await producer.send_and_wait(settings.topic(VIDEOS), dumps(request), key=request.video_id.encode())
     finally:
         await producer.stop()
 
@@ -121,7 +122,7 @@ class Tail:
     async def run(self) -> int:
         consumer = _consumer(self.s)
         await _start(consumer, self.s)
-        captions, events = self.s.topic("captions"), self.s.topic("video-events")
+        captions, events = self.s.topic(CAPTIONS), self.s.topic(VIDEO_EVENTS)
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         try:
             tps = await _partitions(consumer, captions) + await _partitions(consumer, events)
@@ -156,7 +157,7 @@ async def status(settings: KafkaSettings, video_id: str) -> VideoEvent | None:
     consumer = _consumer(settings)
     await _start(consumer, settings)
     try:
-        topic = settings.topic("video-events")
+        topic = settings.topic(VIDEO_EVENTS)
         tps = await _partitions(consumer, topic)
         key = video_id.encode()
         # The producer's default partitioner (murmur2 of the key) says which partition holds this video's events.

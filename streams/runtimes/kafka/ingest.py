@@ -18,11 +18,13 @@ from typing import Any
 
 import orjson
 
+from scenestream.schemas.topics import VIDEOS, VIDEO_EVENTS
 from scenestream.agents.errors import InputError
 from scenestream.agents.ingest import IngestAgent, resolve
 from scenestream.schemas import Scene, VideoEvent, VideoRequest, from_dict
 from scenestream.streams.core import table
 from scenestream.streams.core.batch import internal_error, strip_jpegs
+from scenestream.streams.runtimes.kafka.settings import SCENE_BOUNDS
 from scenestream.streams.runtimes.kafka.wiring import Wiring
 from scenestream.streams.core.threads import run_from_thread
 
@@ -72,12 +74,12 @@ def routes(record: Any) -> list[tuple[str, str, Any]]:
     the video events."""
     vid = record.video_id
     if isinstance(record, VideoEvent):
-        return [("video-events", vid, record)]
+        return [(VIDEO_EVENTS, vid, record)]
     topic = _TOPIC_OF.get(type(record))
     if topic is None:
         raise TypeError(f"ingest yielded an unexpected {type(record).__name__}")
     if isinstance(record, Scene):
-        return [(topic, record.key, record), ("scene-bounds", vid, strip_jpegs(record))]
+        return [(topic, record.key, record), (SCENE_BOUNDS, vid, strip_jpegs(record))]
     return [(topic, vid, record)]
 
 
@@ -112,7 +114,7 @@ class IngestRunner:
             raise
         except Exception as exc:  # a bug, not bad input (ingest turns that into events): fail the video cleanly
             log.exception("ingest failed on %s", request.uri)
-            put("video-events", request.video_id, internal_error(request.video_id, request.uri, exc))
+            put(VIDEO_EVENTS, request.video_id, internal_error(request.video_id, request.uri, exc))
         finally:
             gen.close()
 
@@ -123,11 +125,11 @@ class IngestRunner:
         if request is None:
             code, _, message = reason.partition(": ")
             if unreadable:
-                await w.dead_letter("videos", event.key, event.value, reason)
-            await w.send("video-events", video_id, VideoEvent(video_id, "failed", time=time.time(),
+                await w.dead_letter(VIDEOS, event.key, event.value, reason)
+            await w.send(VIDEO_EVENTS, video_id, VideoEvent(video_id, "failed", time=time.time(),
                                                               code=code, message=message), wait=True)
             return True
-        await w.send("video-events", request.video_id,
+        await w.send(VIDEO_EVENTS, request.video_id,
                      VideoEvent(request.video_id, "accepted", time=time.time(), uri=request.uri), wait=True)
         stop = threading.Event()
         tp = event.message.tp
@@ -154,5 +156,5 @@ def register_ingest(wiring: Wiring, agent: IngestAgent) -> IngestRunner:
             if await runner.handle(event):
                 event.ack()
 
-    wiring.app.agent(wiring.topic("videos"), name="scenestream.ingest")(ingest)
+    wiring.app.agent(wiring.topic(VIDEOS), name="scenestream.ingest")(ingest)
     return runner

@@ -16,11 +16,12 @@ import logging
 import time
 import zlib
 
+from scenestream.schemas.topics import CAPTIONS, VIDEO_EVENTS
 from scenestream.schemas import Scene, SceneCaption, VideoEvent, loads
 from scenestream.streams.core import metrics, table
 from scenestream.streams.core.joiner import Joiner, VideoJoin
 from scenestream.streams.runtimes.kafka.wiring import Wiring
-from scenestream.streams.runtimes.kafka.settings import joiner_inputs
+from scenestream.streams.runtimes.kafka.settings import SCENE_BOUNDS, joiner_inputs
 from scenestream.streams.runtimes.kafka.transactions import joiner_partition
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 def records_of() -> dict[str, type]:
     """The record type of each joiner input topic: every agent's output (from the table), events, scene bounds."""
     return {**{s.output_topic: s.output_type for s in map(table.spec, table.names())},
-            "video-events": VideoEvent, "scene-bounds": Scene}
+            VIDEO_EVENTS: VideoEvent, SCENE_BOUNDS: Scene}
 
 
 def encode_state(v: VideoJoin) -> bytes:
@@ -90,11 +91,11 @@ class JoinRunner:
             for out in released:
                 if isinstance(out, SceneCaption):
                     out.emitted_at = time.time()
-                    await w.send("captions", out.key, out)
+                    await w.send(CAPTIONS, out.key, out)
                     metrics.scene_emitted()
                 else:
                     out.time = out.time or time.time()
-                    await w.send("video-events", out.video_id, out)
+                    await w.send(VIDEO_EVENTS, out.video_id, out)
                     metrics.video_status(out.kind)
         if isinstance(record, VideoEvent) and record.kind == "failed":
             metrics.video_status("failed")

@@ -12,20 +12,23 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from scenestream.agents.errors import ConfigError
+from scenestream.agents.options import convert
+from scenestream.schemas.topics import CAPTIONS, ERRORS, SCENES, VIDEO_EVENTS, VIDEOS
 from scenestream.streams.core import table
 
 # Topic names without the prefix, derived from the agent table. `scene-bounds` is internal: Scenes without their
 # JPEGs, keyed by video id, so the joiner sees scene bounds co-partitioned with everything else it joins.
 MEDIA_TOPICS = tuple(table.INGEST_TOPICS)
+SCENE_BOUNDS = "scene-bounds"
 
 
 def joiner_inputs() -> tuple[str, ...]:
-    return (*(table.spec(n).output_topic for n in table.names()), "video-events", "scene-bounds")
+    return (*(table.spec(n).output_topic for n in table.names()), VIDEO_EVENTS, SCENE_BOUNDS)
 
 
 def all_topics() -> tuple[str, ...]:
-    return ("videos", *MEDIA_TOPICS, "scene-bounds", *(table.spec(n).output_topic for n in table.names()),
-            "captions", "video-events", "errors")
+    return (VIDEOS, *MEDIA_TOPICS, SCENE_BOUNDS, *(table.spec(n).output_topic for n in table.names()),
+            CAPTIONS, VIDEO_EVENTS, ERRORS)
 
 
 GUARANTEES = ("exactly_once", "at_least_once")
@@ -74,14 +77,16 @@ class KafkaSettings:
     @classmethod
     def from_env(cls, **overrides) -> "KafkaSettings":
         """Defaults, then SCENESTREAM_* variables, then `overrides` that are not None (CLI flags)."""
-        values = {}
-        for f in fields(cls):
-            raw = _env(f.name.upper())
-            if raw is None:
-                continue
-            values[f.name] = _coerce(f.name, raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values).checked()
+        # The environment's strings go through the agents' options grammar (msgspec), so numbers, booleans and
+        # `none` read the same in SCENESTREAM_* as in `-o` options, and a bad value is one line naming the variable.
+        env = {f.name: raw for f in fields(cls) if (raw := _env(f.name.upper())) is not None}
+        for name, raw in env.items():  # one at a time, so a bad value names its variable
+            try:
+                convert(cls, {name: raw}, "kafka")
+            except ConfigError as exc:
+                raise ConfigError(f"SCENESTREAM_{name.upper()}={raw!r}: {str(exc).split(': ', 1)[-1]}") from None
+        settings = convert(cls, env, "kafka")
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None}).checked()
 
     def checked(self) -> "KafkaSettings":
         if not self.broker.strip():
@@ -108,10 +113,12 @@ class KafkaSettings:
     # ------------------------------------------------------------------ topics
 
     def topic(self, name: str) -> str:
+        if name not in all_topics():  # a mistyped name would otherwise be a new, empty topic
+            raise ValueError(f"no topic {name!r} in this pipeline (known: {', '.join(all_topics())})")
         return f"{self.prefix}{name}"
 
     def partitions_of(self, name: str) -> int:
-        if name == "scenes" and self.scene_partitions:
+        if name == SCENES and self.scene_partitions:
             return self.scene_partitions
         return self.partitions
 
@@ -120,7 +127,7 @@ class KafkaSettings:
         config = {"max.message.bytes": str(self.max_message_bytes)}
         if name in MEDIA_TOPICS:
             config["retention.ms"] = str(self.media_retention_ms)
-        if name == "captions":
+        if name == CAPTIONS:
             # One record per scene key: compaction keeps the newest; delete still ages old videos out.
             config["cleanup.policy"] = "compact,delete"
         return config
@@ -177,14 +184,3 @@ class KafkaSettings:
             return faust.SSLCredentials(ctx), None
         return None, None
 
-
-def _coerce(name: str, raw: str):
-    kind = {f.name: f.type for f in fields(KafkaSettings)}[name]
-    try:
-        if "int" in kind:
-            return int(raw)
-        if "float" in kind:
-            return float(raw)
-    except ValueError:
-        raise ConfigError(f"SCENESTREAM_{name.upper()}={raw!r} is not a number") from None
-    return raw

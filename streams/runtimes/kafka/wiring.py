@@ -10,6 +10,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
+from scenestream.schemas.topics import ERRORS
 from scenestream.schemas import DeadLetter, dumps
 from scenestream.streams.runtimes.kafka.settings import KafkaSettings
 
@@ -65,4 +66,4 @@ class Wiring:
     async def dead_letter(self, source: str, key: bytes | None, raw: bytes | None, reason: str) -> None:
         payload = (raw or b"").decode("utf-8", "replace")[:PAYLOAD_LIMIT]
         letter = DeadLetter(self.settings.topic(source), " ".join(reason.split())[:500], payload, time.time())
-        await self.send("errors", (key or b"").decode("utf-8", "replace"), letter, wait=True)
+        await self.send(ERRORS, (key or b"").decode("utf-8", "replace"), letter, wait=True)
