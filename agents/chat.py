@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -35,6 +36,7 @@ class Reply:
     model: str  # the model the server says answered
     usage: dict[str, int] = field(default_factory=dict)  # prompt_tokens, completion_tokens, total_tokens
     finish_reason: str = ""  # stop | length | ...
+    seconds: float = 0.0  # the request's wall time, retries included
 
 
 def image_part(jpeg: bytes) -> dict:
@@ -96,6 +98,7 @@ class ChatClient:
     def complete(self, messages: list[dict], max_tokens: int = 256, temperature: float = 0.0,
                  extra: dict | None = None) -> Reply:
         """One chat completion (greedy by default). Raises ChatError after the retries."""
+        t0 = time.perf_counter()
         try:
             r = self.client.chat.completions.create(model=self.served_model(), messages=messages,
                                                     max_tokens=max_tokens, temperature=temperature,
@@ -109,7 +112,8 @@ class ChatClient:
         usage = r.usage.model_dump(include={"prompt_tokens", "completion_tokens", "total_tokens"}) if r.usage else {}
         choice = r.choices[0]
         return Reply((choice.message.content or "").strip(), r.model or self.model,
-                     {k: int(v) for k, v in usage.items() if v is not None}, choice.finish_reason or "")
+                     {k: int(v) for k, v in usage.items() if v is not None}, choice.finish_reason or "",
+                     round(time.perf_counter() - t0, 4))
 
     def complete_many(self, conversations: list[list[dict]], max_tokens: int = 256,
                       extra: dict | None = None) -> list[Reply | ChatError]:

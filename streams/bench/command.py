@@ -13,7 +13,13 @@ For each video it measures, in one process, model loading always excluded:
   that runs one stage after another pays;
 - per captioner (`--captioner`, default: the default captioner): ingest and the captioner alone, the seconds of
   caption generation (the captioner's own latencies, model loading excluded) and the captioning real-time factor,
-  as the seed measured it.
+  as the seed measured it;
+- per model server (`--captioner http://HOST:PORT/v1`, an OpenAI-compatible endpoint; its model from
+  `-o captioner.model=NAME`, else the one it lists): the video's scenes sent at each `--concurrency` (default
+  1, 4, 16; scenes repeated to make at least two rounds), scenes a second, request latency (median, 95th
+  percentile), tokens generated a second and failed requests.
+
+`--agents none` skips Stage 1 (only the captioners are timed).
 
 It writes DIR/bench.md (tables) and DIR/bench.json (the same figures, with machine, versions and settings).
 """
@@ -284,6 +290,54 @@ def run_captioner(video: Path, model: str, per_agent: dict[str, dict]) -> dict:
             "real_time_factor": summary["captioner"]["real_time_factor"], "wall_seconds": summary["wall_seconds"]}
 
 
+def is_endpoint(captioner: str) -> bool:
+    return captioner.startswith(("http://", "https://"))
+
+
+def video_scenes(video: Path, per_agent: dict[str, dict]) -> list:
+    """The video's scenes with their keyframes, as ingest makes them (decoded once for every concurrency)."""
+    from scenestream.schemas import Scene
+    from scenestream.streams.core.plan import RunPlan
+
+    plan = RunPlan([], per_agent)
+    return [r for r in plan.ingest().process(plan.request(str(video), video.stem)) if isinstance(r, Scene)]
+
+
+def run_endpoint(video: Path, url: str, per_agent: dict[str, dict], concurrencies: list[int]) -> list[dict]:
+    """Scenes a second and request latencies of a model server, at each concurrency."""
+    from scenestream.streams.core import table
+
+    scenes = [s for s in video_scenes(video, per_agent) if s.keyframes]
+    if not scenes:
+        raise ValueError(f"{video.name}: no scene with keyframes to caption")
+    rows = []
+    for c in concurrencies:
+        agent = table.build("captioner", {**per_agent.get("captioner", {}), "endpoint": url, "concurrency": str(c)})
+        agent.setup()
+        try:
+            todo = (scenes * math.ceil(max(2 * c, len(scenes)) / len(scenes)))[:max(2 * c, len(scenes))]
+            t0 = time.perf_counter()
+            out = [cap for i in range(0, len(todo), c) for cap in agent.process_batch(todo[i:i + c])]
+            wall = time.perf_counter() - t0
+        finally:
+            agent.close()
+        ok = sorted(cap.latency for cap in out if not cap.error)
+        tokens = sum(cap.usage.get("completion_tokens", 0) for cap in out)
+        rows.append({"endpoint": url, "model": agent.model_id, "video": video.name, "concurrency": c,
+                     "requests": len(out), "errors": sum(1 for cap in out if cap.error),
+                     "wall_seconds": round(wall, 3), "scenes_per_second": round(len(ok) / wall, 3) if wall else None,
+                     "latency_p50": _percentile(ok, 0.5), "latency_p95": _percentile(ok, 0.95),
+                     "tokens_per_second": round(tokens / wall, 1) if wall else None,
+                     "first_error": next((cap.error for cap in out if cap.error), None)})
+    return rows
+
+
+def _percentile(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    return round(sorted_values[min(len(sorted_values) - 1, math.ceil(q * len(sorted_values)) - 1)], 3)
+
+
 # ------------------------------------------------------------------ the whole bench
 
 
@@ -343,6 +397,17 @@ def markdown(report: dict) -> str:
     for c in report["captioners"]:
         lines.append(f"| {c['captioner']} | {c['video']} | {_f(c['length'], 1)} | {c['scenes']} | "
                      f"{_f(c['caption_seconds'])} | {_f(c['real_time_factor'], 4)} |")
+    if report.get("endpoints"):
+        lines += ["", "## Captioning through model servers (per endpoint, video and concurrency)", "",
+                  "| endpoint | model | video | concurrency | requests | failed | scenes/s | latency p50 s | "
+                  "p95 s | tokens/s |", "|---" * 10 + "|"]
+        for e in report["endpoints"]:
+            lines.append(f"| {e['endpoint']} | {e['model']} | {e['video']} | {e['concurrency']} | {e['requests']} | "
+                         f"{e['errors']} | {_f(e['scenes_per_second'], 3)} | {_f(e['latency_p50'], 3)} | "
+                         f"{_f(e['latency_p95'], 3)} | {_f(e['tokens_per_second'], 1)} |")
+        failed = [e["first_error"] for e in report["endpoints"] if e["first_error"]]
+        if failed:
+            lines += ["", f"First failure: {failed[0]}"]
     agents = list(dict.fromkeys(a for v in report["videos"] for a in v["stage1"]["busy_seconds"]))
     lines += ["", "## Stage 1 (per video: the pipeline's wall time, and each agent's busy seconds)", "",
               "| video | length s | scenes | wall s | RTF | cores used | " + " | ".join(f"{a} s" for a in agents) + " |",
@@ -402,22 +467,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if not v.is_file():
             raise ConfigError(f"bench takes local video files; no such file: {v}")
     available = set(table.available())
-    agents = [a for a in table.parse_agents(args.agents, default=list(STAGE1)) if a in available]
+    stage1 = args.agents != "none"
+    agents = [a for a in table.parse_agents(args.agents, default=list(STAGE1)) if a in available] if stage1 else []
     per_agent = RunPlan.resolve(agents, args.option).options  # every option checked before a model loads
     captioners = [] if args.captioner == ["none"] else args.captioner or [""]
+    concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    if not concurrencies or min(concurrencies) < 1:
+        raise ConfigError(f"--concurrency: a comma list of whole numbers >= 1, not {args.concurrency!r}")
+    for url in filter(is_endpoint, captioners):
+        table.build("captioner", {**per_agent.get("captioner", {}), "endpoint": url})  # a bad URL: one line now
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine_facts(),
         "versions": versions(), "settings": {"stage1_agents": agents, "captioners": captioners,
                                              "options": args.option or []},
-        "videos": [], "captioners": []}
+        "videos": [], "captioners": [], "endpoints": []}
     for video in videos:
-        print(f"bench: {video.name}: stage 1 and the direct libraries ...", file=sys.stderr, flush=True)
-        report["videos"].append(bench_video(video, agents, per_agent, repeat=args.repeat))
+        if stage1:
+            print(f"bench: {video.name}: stage 1 and the direct libraries ...", file=sys.stderr, flush=True)
+            report["videos"].append(bench_video(video, agents, per_agent, repeat=args.repeat))
         for model in captioners:
             print(f"bench: {video.name}: captioner {model or '(default)'} ...", file=sys.stderr, flush=True)
-            report["captioners"].append(run_captioner(video, model, per_agent))
+            if is_endpoint(model):
+                report["endpoints"] += run_endpoint(video, model, per_agent, concurrencies)
+            else:
+                report["captioners"].append(run_captioner(video, model, per_agent))
     (out / "bench.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     text = markdown(report)
     (out / "bench.md").write_text(text)
@@ -432,9 +507,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("video", nargs="+", metavar="VIDEO", help="local video files")
     p.add_argument("--captioner", nargs="+", action="extend", metavar="MODEL",
-                   help="captioner models to time (hub id, local dir or pack name); default: the default captioner; "
-                        "`none`: Stage 1 only")
-    p.add_argument("--agents", metavar="LIST", help="Stage-1 agents (default: asr,tagger,detector)")
+                   help="captioner models to time (hub id, local dir or pack name), or OpenAI-compatible endpoints "
+                        "(http://HOST:PORT/v1; the model from -o captioner.model=NAME or the one the server lists); "
+                        "default: the default captioner; `none`: Stage 1 only")
+    p.add_argument("--concurrency", default="1,4,16", metavar="LIST",
+                   help="endpoints: requests in flight, each measured in turn (default 1,4,16)")
+    p.add_argument("--agents", metavar="LIST", help="Stage-1 agents (default: asr,tagger,detector; `none`: skip Stage 1)")
     p.add_argument("--option", "-o", action="append", metavar="KEY=VALUE",
                    help="options as for `scenestream run`, used by the pipeline and the direct calls alike")
     p.add_argument("--repeat", type=int, default=1, metavar="N",

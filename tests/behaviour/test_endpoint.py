@@ -109,3 +109,19 @@ def test_the_server_stopped_mid_video_leaves_the_rest_missing_and_the_run_comple
     missing = [r["missing"].get("captioner", "") for r in records[2:]]  # scene 1 may have been answered in time
     assert all(server.base in m and "APIConnectionError" in m for m in missing), missing
     print("missing after the stop:", missing[0])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_bench_times_an_endpoint_at_each_concurrency(server, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "streams", "bench", str(media.bikes()), "--agents", "none",
+                           "--captioner", server.base, "-o", f"captioner.model={server.model}",
+                           "-o", "captioner.max_new_tokens=4", "--concurrency", "1,4", "--out", str(tmp_path), "-q"],
+                          capture_output=True, text=True, timeout=560, env=dict(os.environ, **OFFLINE), cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = orjson.loads((tmp_path / "bench.json").read_bytes())["endpoints"]
+    assert [(r["concurrency"], r["requests"], r["errors"]) for r in rows] == [(1, 6, 0), (4, 8, 0)]
+    for r in rows:
+        assert r["model"] == server.model and r["scenes_per_second"] > 0 and 0 < r["latency_p50"] <= r["latency_p95"]
+        assert r["tokens_per_second"] > 0
+    assert "Captioning through model servers" in (tmp_path / "bench.md").read_text()

@@ -1,7 +1,8 @@
 """bikes.mp4 and the synthetic clip through every way of running scenestream, with the default agents:
 `scenestream run`, Kafka (`worker` + `submit` + `tail` on the real broker) and `serve` (its HTTP API, embedded
-runner). All three give the same records (timings and emitted_at aside), and the same records as the commit before
-the house was rebuilt (tests/behaviour/golden, made by `python -m tests.behaviour.golden 16329cd`).
+runner). All three give the same records (timings and emitted_at aside; the detector's fields
+differ by JPEG compression between the runtimes), and each the same records as at the commit before the house was
+rebuilt (tests/behaviour/golden, made by `python -m tests.behaviour.golden 16329cd`).
 
 Against the golden files, every field is compared when this machine has the kernels they were made on; elsewhere
 the fields no kernel can move (bounds, keyframe times, which fields, which are missing, the captioner), since the
@@ -27,6 +28,14 @@ from tests.kafka.kafkatools import WorkerProcess, scenestream
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"
 OFFLINE = {"HF_HUB_OFFLINE": "1", "YOLO_OFFLINE": "1", "SCENESTREAM_OFFLINE": "1"}
+
+
+def differences(a: list[dict], b: list[dict]) -> list[tuple]:
+    """(scene, field, one, other) wherever two runs' records differ."""
+    out = [("count", len(a), len(b))] if len(a) != len(b) else []
+    for x, y in zip(a, b):
+        out += [(x.get("index"), k, x.get(k), y.get(k)) for k in sorted(set(x) | set(y)) if x.get(k) != y.get(k)]
+    return out
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -78,25 +87,33 @@ def records(request, tmp_path_factory, broker):
             "serve": via_serve(tmp_path_factory.mktemp("serve"))}
 
 
+# The embedded runtime hands the detector decoded pictures; Kafka carries frames as JPEGs, whose compression moves
+# the detector's boxes and confidences a little: those fields differ between the runtimes (each equals its own
+# golden), everything else is the same.
+FROM_JPEG_FRAMES = {"tracks", "objects"}
+
+
 @pytest.mark.slow
 @pytest.mark.kafka
 @pytest.mark.parametrize("video", sorted(VIDEOS))
 def test_every_runtime_gives_the_same_records(records, video):
     run = records["run"][video]
     assert len(run) == {"bikes": 6, "synth": 4}[video]
-    assert records["kafka"][video] == run
-    assert records["serve"][video] == run
+    assert differences(records["serve"][video], run) == []
+    assert [d for d in differences(records["kafka"][video], run) if d[1] not in FROM_JPEG_FRAMES] == []
 
 
 @pytest.mark.slow
 @pytest.mark.kafka
 @pytest.mark.parametrize("video", sorted(VIDEOS))
-def test_the_records_are_those_of_before_the_change(records, video):
+@pytest.mark.parametrize("way", ["run", "kafka", "serve"])
+def test_the_records_are_those_of_before_the_change(records, video, way):
     golden = orjson.loads((GOLDEN / f"{video}.json").read_bytes())
-    assert len(records["run"][video]) == len(golden["records"])
-    now, then = zip(*(without_additions(n, t) for n, t in zip(records["run"][video], golden["records"])))
+    then = golden["records"]["kafka" if way == "kafka" else "run"]  # serve runs the embedded runtime
+    assert len(records[way][video]) == len(then)
+    now, then = zip(*(without_additions(n, t) for n, t in zip(records[way][video], then)))
     if golden["kernels"] == kernel_facts():
-        assert list(now) == list(then)
+        assert differences(list(now), list(then)) == []
     else:
         print(f"kernels differ from the golden's ({golden['kernels']} here {kernel_facts()}): exact fields only")
         assert [exact_part(r) for r in now] == [exact_part(r) for r in then]
