@@ -17,6 +17,8 @@ from scenestream.schemas.records import (
     Scene,
     SceneCaption,
     SceneText,
+    SpeakerTurn,
+    SpeakerTurns,
     TextLine,
     TrackObservation,
     TrackSummary,
@@ -33,6 +35,6 @@ from scenestream.schemas.topics import RECORDS_BY_TOPIC
 __all__ = [
     "EVENT_KINDS", "SCHEMA_VERSION", "CAPTION_SCHEMA_VERSION", "RECORDS_BY_TOPIC", "dumps", "loads", "to_dict", "from_dict",
     "AgentWindow", "AudioChunk", "AudioEvent", "AudioTags", "DeadLetter", "Detections", "Frame", "FrameBatch", "Keyframe", "PixelFrame",
-    "Scene", "SceneCaption", "SceneText", "TextLine", "TrackObservation", "TrackSummary", "Transcript", "TranscriptPart", "VideoEvent",
+    "Scene", "SceneCaption", "SceneText", "SpeakerTurn", "SpeakerTurns", "TextLine", "TrackObservation", "TrackSummary", "Transcript", "TranscriptPart", "VideoEvent",
     "VideoRequest", "VlmCaption", "Window", "Word",
 ]

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from msgspec import Meta
 
 SCHEMA_VERSION = 1
-CAPTION_SCHEMA_VERSION = 3  # SceneCaption: 2 added text, extra and emitted_at; 3 added caption_usage
+CAPTION_SCHEMA_VERSION = 3  # SceneCaption: 2 added text, extra and emitted_at; 3 caption_usage and speakers
 
 # Shapes checked when a record is read (schemas/codec.py) and stated in the JSON Schema files.
 Index = Annotated[int, Meta(ge=0)]
@@ -128,6 +128,7 @@ class Word:
     start: float
     end: float
     probability: float = 0.0
+    speaker: str = ""  # in a SceneCaption's transcript, with the speakers agent on: who said it (S1, S2, ...)
 
 
 @dataclass
@@ -200,6 +201,20 @@ class SceneText(AgentWindow):
     lines: list[TextLine] = field(default_factory=list)
 
 
+@dataclass
+class SpeakerTurn:
+    speaker: str  # S1, S2, ... in order of first appearance; the same person keeps the label for the whole video
+    start: float
+    end: float
+
+
+@dataclass
+class SpeakerTurns(AgentWindow):
+    """Topic `speaker-turns`: who spoke when in one audio window (no turns: nobody spoke)."""
+
+    turns: list[SpeakerTurn] = field(default_factory=list)
+
+
 # ---------------------------------------------------------------- joiner output
 
 
@@ -238,8 +253,10 @@ class SceneCaption(Window):
     text: list[TextLine] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     emitted_at: float = 0.0
-    # Added in schema version 3: the token usage of the caption's request to a model server (empty otherwise).
+    # Added in schema version 3: the token usage of the caption's request to a model server (empty otherwise),
+    # and who spoke when in the scene (with the speakers agent on; each transcript word then has its `speaker`).
     caption_usage: dict[str, int] = field(default_factory=dict)
+    speakers: list[SpeakerTurn] = field(default_factory=list)
     _: KW_ONLY
     schema_version: int = CAPTION_SCHEMA_VERSION  # the envelope's field, with this record's own version
 

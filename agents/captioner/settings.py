@@ -1,9 +1,13 @@
 """The captioner's settings. Every field is an option (`-o captioner.KEY=VALUE`); an unknown key is an error at start-up.
+"The seed", here and in the backends, is the two-stage pipeline whose benchmark report this project started from
+(LLaVA-v1.6-7B, InstructBLIP or Phi-3.5-Vision, 2 keyframes a scene, 4-bit, on an NVIDIA L4): its models, prompts
+and generation settings are the defaults of the local VLM backends.
 
-Default model: the offline captioner (ImageNet labels from the pack's EfficientNet-Lite0), with or without a
-network, unless `model` names a vision-language model (hub id or local dir) or `backend` names one of the seed's
-three (then its hub checkpoint is the default). Rationale: a 7 B VLM is a 15 GB download and wants a GPU; nobody
-should get one by accident on a laptop. Generation settings left at -1 take the backend's default (the seed's).
+Default model: on a CUDA machine with a network, LLaVA-v1.6-Mistral-7B (`CUDA_DEFAULT`); otherwise the offline
+captioner (ImageNet labels from the pack's EfficientNet-Lite0), unless `model` names a vision-language model (hub
+id or local dir) or `backend` names one of the seed's three (then its hub checkpoint is the default). Rationale: a
+7 B VLM is a 15 GB download and wants a GPU, so nobody gets one by accident on a laptop; and the small VLMs that
+would fit a CPU cost tens of CPU seconds a scene here (bench/RESULTS.md), against the offline captioner's 0.1. Generation settings left at -1 take the backend's default (the seed's).
 
 `endpoint` (an OpenAI-compatible base URL ending in /v1) sends each scene to a model server instead: backend
 `endpoint`, `model` the name the server serves (empty: the one it lists), the key read from the environment
@@ -27,6 +31,20 @@ HUB = {
     "phi3v": "microsoft/Phi-3.5-vision-instruct",
 }
 OFFLINE_MODEL = "efficientnet-lite0"
+# With no model named: on CUDA with a network, a 7 B VLM. LLaVA-v1.6-Mistral-7B is the seed's production choice; it
+# stays the default until bench/gpu_check.py has measured the 7 B candidates on a lent GPU (README "Models"). On a
+# CPU the offline captioner: the small VLMs cost far more than 1 CPU second a scene here (bench/bench_vlm_cpu.py).
+CUDA_DEFAULT = ("llava-next", HUB["llava-next"])
+
+
+def default_captioner(device: str) -> tuple[str, str]:
+    """(backend, model) when the user named neither."""
+    from scenestream.agents.models import default_model, offline, pick_device
+
+    if offline() or not pick_device(device).startswith("cuda"):
+        return "offline", OFFLINE_MODEL
+    model = default_model("captioner", CUDA_DEFAULT[1], OFFLINE_MODEL)  # the pack's when the hub cannot be reached
+    return (CUDA_DEFAULT[0], model) if model == CUDA_DEFAULT[1] else ("offline", OFFLINE_MODEL)
 
 # Options that change generate() keyword arguments; -1 (or 0.0 for the penalty) = the backend's default.
 GENERATION_KEYS = ("max_new_tokens", "min_new_tokens", "num_beams", "no_repeat_ngram_size", "repetition_penalty")
@@ -87,8 +105,10 @@ class CaptionerSettings:
             if s.concurrency < 1 or s.timeout <= 0 or s.retries < 0:
                 raise ConfigError("captioner concurrency must be >= 1, timeout > 0 and retries >= 0")
             s.max_batch = s.concurrency  # one batch = the requests in flight together
-        elif s.backend == "offline" or (not s.model and not s.backend):
-            s.backend, s.model = "offline", s.model or OFFLINE_MODEL
+        elif not s.model and not s.backend:
+            s.backend, s.model = default_captioner(s.device)
+        elif s.backend == "offline":
+            s.model = s.model or OFFLINE_MODEL
         elif not s.model:
             if s.backend not in HUB:
                 raise ConfigError(f"captioner backend {s.backend} needs a model (a hub id or a local directory)")

@@ -1,5 +1,4 @@
-"""Settings of the audio tagger. Every field can come from `from_options` (CLI/config strings included); unknown keys
-are ignored, bad values are a ConfigError at start-up."""
+"""Settings of the audio tagger. Every field can come from `from_options` (CLI/config strings included); an unknown key or a bad value is a ConfigError at start-up."""
 from __future__ import annotations
 
 from dataclasses import dataclass

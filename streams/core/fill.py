@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import fields, replace
 from typing import Any
 
-from scenestream.schemas import (AgentWindow, AudioEvent, AudioTags, Detections, SceneCaption, SceneText, TrackSummary,
-                                 Transcript, TranscriptPart, VlmCaption, to_dict)
+from scenestream.schemas import (AgentWindow, AudioEvent, AudioTags, Detections, SceneCaption, SceneText, SpeakerTurn,
+                                 SpeakerTurns, TrackSummary, Transcript, TranscriptPart, VlmCaption, to_dict)
 
 
 def _overlaps(w: Any, lo: float, hi: float) -> bool:
@@ -85,6 +85,28 @@ def caption(rec: SceneCaption, outputs: list[VlmCaption]) -> None:
 def text(rec: SceneCaption, outputs: list[SceneText]) -> None:
     if outputs:
         rec.text = [replace(line) for line in outputs[0].lines]
+
+
+def speakers(rec: SceneCaption, outputs: list[SpeakerTurns]) -> None:
+    """The turns within the scene (a turn cut by a chunk edge is one turn again), and each transcript word's
+    speaker: the turn its middle falls in, else the nearest turn within half a second (turn edges come from 1.5 s
+    pieces, word times from the speech model; they do not meet exactly). Runs after the transcript's fill."""
+    lo, hi = rec.start, rec.end
+    every = [t for w in outputs for t in w.turns]
+    found: list[SpeakerTurn] = []
+    for t in every:
+        if t.start < hi and t.end > lo:
+            a, b = max(t.start, lo), min(t.end, hi)
+            if found and found[-1].speaker == t.speaker and a - found[-1].end < 0.05:
+                found[-1].end = max(found[-1].end, b)
+            else:
+                found.append(SpeakerTurn(t.speaker, a, b))
+    rec.speakers = found
+    for word in rec.transcript.words:
+        mid = (word.start + word.end) / 2
+        dist = [(0.0 if t.start <= mid < t.end else min(abs(mid - t.start), abs(mid - t.end)), t.speaker) for t in every]
+        near = min(dist, default=(1.0, ""))
+        word.speaker = near[1] if near[0] <= 0.5 else ""
 
 
 # The envelope's fields, which a plugin's payload in `extra` leaves out.

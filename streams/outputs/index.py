@@ -84,12 +84,28 @@ def _labels(rec: dict) -> tuple[str, str]:
     return ", ".join(sounds), ", ".join(objects)
 
 
+def _said(rec: dict) -> str:
+    """The transcript; with speakers, each change of voice marked `S1:` so a search for a speaker's words finds
+    the scene (and a snippet shows who said it)."""
+    transcript = rec.get("transcript") or {}
+    words = transcript.get("words") or []
+    if not any(w.get("speaker") for w in words):
+        return str(transcript.get("text") or "").strip()
+    out, voice = [], None
+    for w in words:
+        if w.get("speaker") and w["speaker"] != voice:
+            voice = w["speaker"]
+            out.append(f" {voice}:")
+        out.append(str(w.get("word", "")))
+    return " ".join("".join(out).split())
+
+
 def fields_of(rec: dict) -> dict[str, str]:
     """The searchable text of a record (v1 records: no on-screen text)."""
     sounds, objects = _labels(rec)
     return {
         "caption": str(rec.get("caption") or ""),
-        "transcript": str((rec.get("transcript") or {}).get("text") or "").strip(),
+        "transcript": _said(rec),
         "screen_text": " / ".join(str(t.get("text", "")).strip() for t in rec.get("text") or [] if t.get("text")),
         "sounds": sounds,
         "objects": objects,

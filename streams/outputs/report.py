@@ -97,6 +97,9 @@ def _card(rec: dict, anchor: str) -> dict:
         "span": _span(float(rec["start"]), float(rec["end"])), "thumb_time": scene_time(rec),
         "caption": rec.get("caption") or "", "captioner": rec.get("captioner") or "",
         "transcript": text, "transcript_cut": cut, "language": transcript.get("language") or "",
+        # SceneCaption.speakers arrived with schema version 3 (and only with the speakers agent on).
+        "speakers": [(str(t.get("speaker")), _span(float(t.get("start", 0)), float(t.get("end", 0))))
+                     for t in rec.get("speakers") or [] if isinstance(t, dict) and t.get("speaker")],
         "sounds": [{"label": k, "score": f"{v:.2f}"} for k, v in sorted(sounds.items(), key=lambda kv: -kv[1])],
         "objects": sorted(((str(k), v) for k, v in (rec.get("objects") or {}).items()), key=lambda kv: (-kv[1], kv[0])),
         # SceneCaption.text arrived with schema version 2; an older record has none.

@@ -44,6 +44,7 @@ class Cue:
     end: float
     text: str
     kind: str  # "speech", "sound" or "text"
+    speaker: str = ""  # speech, with the speakers agent on: S1, S2, ...
 
 
 def _join_words(words: list[dict]) -> str:
@@ -64,7 +65,8 @@ def speech_cues(words: list[dict], max_seconds: float = MAX_CUE_SECONDS, max_cha
     def flush() -> None:
         text = _join_words(group)
         if text:
-            cues.append(Cue(float(group[0]["start"]), max(float(w["end"]) for w in group), text, "speech"))
+            cues.append(Cue(float(group[0]["start"]), max(float(w["end"]) for w in group), text, "speech",
+                            str(group[0].get("speaker") or "")))
         group.clear()
 
     for w in words:
@@ -75,7 +77,8 @@ def speech_cues(words: list[dict], max_seconds: float = MAX_CUE_SECONDS, max_cha
             too_long = float(w["end"]) - start0 > max_seconds
             too_wide = len(_join_words(group + [w])) > max_chars
             paused = float(w["start"]) - float(group[-1]["end"]) > pause
-            if too_long or too_wide or paused:
+            other_voice = (w.get("speaker") or "") != (group[0].get("speaker") or "")  # a cue has one speaker
+            if too_long or too_wide or paused or other_voice:
                 flush()
         group.append(w)
         token = str(w.get("word", "")).strip()
@@ -194,14 +197,24 @@ def _ms(seconds: float) -> int:
     return int(round(seconds * 1000))
 
 
-def build(records: Iterable[dict] | CueList) -> pysubs2.SSAFile:
-    """An SSAFile (pysubs2's in-memory subtitles) of the records' cues (or of cues already taken); one video."""
+def build(records: Iterable[dict] | CueList, fmt: str = "vtt") -> pysubs2.SSAFile:
+    """An SSAFile (pysubs2's in-memory subtitles) of the records' cues (or of cues already taken); one video. Who
+    speaks: WebVTT's voice tag on every speech cue (`<v S1>`); in SRT, which has none, `S1: ` where the speaker
+    changes, as subtitlers do."""
     subs = pysubs2.SSAFile()
+    voice = ""
     for c in records.result() if isinstance(records, CueList) else cues_of(records):
         start, end = _ms(c.start), _ms(c.end)
         event = pysubs2.SSAEvent(start=start, end=max(end, start))
         # Wrapped here, as pysubs2 writes line breaks of plaintext as the format wants them.
-        event.plaintext = _lines(c.text)
+        text = _lines(c.text)
+        if c.speaker and fmt == "vtt":
+            text = f"<v {c.speaker}>{text}"
+        elif c.speaker and c.speaker != voice:
+            text = f"{c.speaker}: {text}"
+        if c.kind == "speech":
+            voice = c.speaker
+        event.plaintext = text
         event.name = c.kind
         subs.append(event)
     return subs
@@ -210,7 +223,7 @@ def build(records: Iterable[dict] | CueList) -> pysubs2.SSAFile:
 def to_string(records: Iterable[dict] | CueList, fmt: str) -> str:
     if fmt not in FORMATS:
         raise ValueError(f"subtitle format must be one of {', '.join(FORMATS)}, not {fmt!r}")
-    return build(records).to_string(fmt)
+    return build(records, fmt).to_string(fmt)
 
 
 def write(records: Iterable[dict] | CueList, path: str | Path, fmt: str | None = None) -> Path:

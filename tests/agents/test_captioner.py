@@ -420,6 +420,29 @@ def test_defaults():
     assert CaptionerSettings.from_options({"min_length": 3, "min_new_tokens": 5}).generation({})["min_new_tokens"] == 5
 
 
+def test_with_no_model_named_cuda_and_a_network_get_a_7b_vlm_everything_else_the_offline_captioner(monkeypatch):
+    import scenestream.agents.models as models
+    from scenestream.agents.captioner.settings import default_captioner
+
+    for name in ("HF_HUB_OFFLINE", "SCENESTREAM_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(models, "_hub_cached", lambda model: False)
+    monkeypatch.setattr(models, "_reachable", {})
+    # No traffic leaves the test: whether the hub answers is set here.
+    monkeypatch.setattr(models, "reachable", lambda url, timeout=3.0: True)
+    monkeypatch.setattr(models, "pick_device", lambda device: "cuda")
+    assert default_captioner("auto") == ("llava-next", "llava-hf/llava-v1.6-mistral-7b-hf")
+    assert CaptionerSettings.from_options({}).backend == "llava-next"
+    monkeypatch.setattr(models, "reachable", lambda url, timeout=3.0: False)  # the hub out of reach: the pack's
+    assert default_captioner("auto") == ("offline", "efficientnet-lite0")
+    monkeypatch.setattr(models, "reachable", lambda url, timeout=3.0: True)
+    monkeypatch.setattr(models, "pick_device", lambda device: "cpu")  # a CPU: small VLMs cost too much (bench)
+    assert default_captioner("auto") == ("offline", "efficientnet-lite0")
+    monkeypatch.setattr(models, "pick_device", lambda device: "cuda")
+    monkeypatch.setenv("SCENESTREAM_OFFLINE", "1")
+    assert default_captioner("auto") == ("offline", "efficientnet-lite0")
+
+
 # ---------------------------------------------------------------------------------------------- offline
 def test_offline_captioner_names_the_bus():
     a = CaptionerAgent.from_options({})

