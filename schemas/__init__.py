@@ -17,6 +17,7 @@ from scenestream.schemas.records import (
     Scene,
     SceneCaption,
     SceneText,
+    Segment,
     SpeakerTurn,
     SpeakerTurns,
     TextLine,
@@ -24,6 +25,7 @@ from scenestream.schemas.records import (
     TrackSummary,
     Transcript,
     TranscriptPart,
+    Translation,
     VideoEvent,
     VideoRequest,
     VlmCaption,
@@ -35,6 +37,6 @@ from scenestream.schemas.topics import RECORDS_BY_TOPIC
 __all__ = [
     "EVENT_KINDS", "SCHEMA_VERSION", "CAPTION_SCHEMA_VERSION", "RECORDS_BY_TOPIC", "dumps", "loads", "to_dict", "from_dict",
     "AgentWindow", "AudioChunk", "AudioEvent", "AudioTags", "DeadLetter", "Detections", "Frame", "FrameBatch", "Keyframe", "PixelFrame",
-    "Scene", "SceneCaption", "SceneText", "SpeakerTurn", "SpeakerTurns", "TextLine", "TrackObservation", "TrackSummary", "Transcript", "TranscriptPart", "VideoEvent",
+    "Scene", "SceneCaption", "SceneText", "Segment", "SpeakerTurn", "SpeakerTurns", "TextLine", "TrackObservation", "TrackSummary", "Transcript", "TranscriptPart", "Translation", "VideoEvent",
     "VideoRequest", "VlmCaption", "Window", "Word",
 ]

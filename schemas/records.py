@@ -132,12 +132,29 @@ class Word:
 
 
 @dataclass
+class Segment:
+    """A stretch of translated speech: Whisper translates whole segments, without word times."""
+
+    text: str
+    start: float
+    end: float
+
+
+@dataclass
+class Translation:
+    language: str = "en"  # the language translated into (Whisper translates into English)
+    text: str = ""
+    segments: list[Segment] = field(default_factory=list)
+
+
+@dataclass
 class Transcript(AgentWindow):
-    """Topic `transcripts`: what was said in one audio window."""
+    """Topic `transcripts`: what was said in one audio window (with `asr.translate=en`, also in English)."""
 
     language: str = ""
     text: str = ""
     words: list[Word] = field(default_factory=list)
+    translation: Translation | None = None
 
 
 @dataclass
@@ -223,6 +240,7 @@ class TranscriptPart:
     text: str = ""
     language: str = ""
     words: list[Word] = field(default_factory=list)
+    translation: Translation | None = None  # schema 3: with `asr.translate=en`, the scene's speech in English
 
 
 @dataclass

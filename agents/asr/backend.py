@@ -16,6 +16,7 @@ class RegionText:
 
     words: list[tuple[str, float, float, float]] = field(default_factory=list)
     language: str = ""
+    translation: list[tuple[str, float, float]] | None = None  # (text, start, end) segments, when asked for
 
 
 class Backend(Protocol):

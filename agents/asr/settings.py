@@ -24,6 +24,7 @@ class AsrSettings:
     backend: str = "faster-whisper"  # or "openai": an OpenAI-compatible /audio/transcriptions endpoint
     model: str | None = None  # hub id, local dir or pack name; None = HUB_DEFAULT / OFFLINE_DEFAULT / OPENAI_DEFAULT
     language: str | None = None  # None = detect per transcribed region
+    translate: str = ""  # "en": also translate the speech into English (a multilingual model; a second decoding)
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     compute_type: str = "auto"  # auto = int8 on CPU, float16 on CUDA; any CTranslate2 type otherwise
     batch_size: int = 8  # Whisper chunks decoded together by BatchedInferencePipeline
@@ -62,6 +63,10 @@ class AsrSettings:
                 raise ConfigError(f"asr {key} must be positive")
         if self.guard < 0 or self.retries < 0 or self.backoff < 0:
             raise ConfigError("asr guard, retries and backoff cannot be negative")
+        if self.translate not in ("", "en"):
+            raise ConfigError(f"asr translate: Whisper translates into English only (translate=en), not {self.translate!r}")
+        if self.translate and self.backend != "faster-whisper":
+            raise ConfigError("asr translate=en needs the faster-whisper backend")
         return self
 
     def model_spec(self) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 from scenestream.agents.asr.backend import Backend, RegionText
 from scenestream.agents.asr.settings import WHISPER_CHUNK, AsrSettings
 from scenestream.agents.asr.speech import RATE, Packed, choose_cut, chunk_starts, pack, quietest, speech_segments
-from scenestream.schemas import AudioChunk, Transcript, Word
+from scenestream.schemas import AudioChunk, Segment, Transcript, Translation, Word
 
 
 @dataclass
@@ -35,6 +35,7 @@ class Window:
     error: str | None = None
     words: list[Word] = field(default_factory=list)
     languages: Counter = field(default_factory=Counter)
+    segments: list[Segment] = field(default_factory=list)  # translated speech starting in this window
 
 
 @dataclass
@@ -208,13 +209,24 @@ class VideoStream:
                 continue
             target.words.append(Word(word, start, end, round(p, 4)))
             target.languages[text.language] += 1
+        for said, a, b in text.translation or ():
+            a, b = region.packed.restore(a, b)
+            start = round(min(max(lo + a, lo), hi), 3)
+            end = round(min(max(lo + b, start), hi), 3)
+            target = next((w for w in reversed(self.windows) if w.start <= start), None)
+            if target is not None:
+                target.segments.append(Segment(said.strip(), start, end))
 
     def _record(self, w: Window) -> Transcript:
         language = self.s.language or ""
         if w.languages:
             language = w.languages.most_common(1)[0][0] or language
+        translation = None
+        if self.s.translate:
+            translation = Translation(self.s.translate, " ".join(x.text for x in w.segments).strip(), w.segments)
         return Transcript(self.video_id, w.index, w.start, w.end, model=self.model_id, language=language,
-                          text="".join(x.word for x in w.words).strip(), words=w.words, last=w.last, error=w.error)
+                          text="".join(x.word for x in w.words).strip(), words=w.words, last=w.last, error=w.error,
+                          translation=translation)
 
     def abort(self, reason: str, index: int | None = None) -> list[Transcript]:
         """Something unexpected broke this video's state: report every open window as failed and start afresh

@@ -39,6 +39,9 @@ class FasterWhisperBackend:
             raise ConfigError(f"cannot load whisper model {source}: {' '.join(str(exc).split())}") from None
         self.model_id = str(source)
         self.multilingual = model.model.is_multilingual
+        if s.translate and not self.multilingual:
+            raise ConfigError(f"asr translate=en needs a multilingual model; {source} is English-only "
+                              "(e.g. -o asr.model=whisper-base, the pack's multilingual one)")
         self.pipeline = BatchedInferencePipeline(model)
 
     def submit(self, packed: Packed, language: str | None) -> "Future[RegionText]":
@@ -53,7 +56,15 @@ class FasterWhisperBackend:
             vad_filter=False, clip_timestamps=[{"start": a, "end": b} for a, b in packed.clips])
         words = [(w.word, float(w.start), float(w.end), float(w.probability))
                  for seg in segments for w in (seg.words or [])]
-        return RegionText(words, info.language or "")
+        translation = None
+        if s.translate and words:
+            # A second decoding of the same clips, told the language the first found, into English: Whisper's
+            # translate task gives segments (no word times).
+            translated, _ = self.pipeline.transcribe(
+                packed.audio, language=info.language or language, task="translate", beam_size=s.beam_size,
+                batch_size=s.batch_size, vad_filter=False, clip_timestamps=[{"start": a, "end": b} for a, b in packed.clips])
+            translation = [(seg.text, float(seg.start), float(seg.end)) for seg in translated if seg.text.strip()]
+        return RegionText(words, info.language or "", translation)
 
     def close(self) -> None:
         self.pipeline = None

@@ -7,7 +7,7 @@ Default model: on a CUDA machine with a network, LLaVA-v1.6-Mistral-7B (`CUDA_DE
 captioner (ImageNet labels from the pack's EfficientNet-Lite0), unless `model` names a vision-language model (hub
 id or local dir) or `backend` names one of the seed's three (then its hub checkpoint is the default). Rationale: a
 7 B VLM is a 15 GB download and wants a GPU, so nobody gets one by accident on a laptop; and the small VLMs that
-would fit a CPU cost tens of CPU seconds a scene here (bench/RESULTS.md), against the offline captioner's 0.1. Generation settings left at -1 take the backend's default (the seed's).
+would fit a CPU cost over 100 CPU seconds a scene here (bench/RESULTS.md), against the offline captioner's 0.1. Generation settings left at -1 take the backend's default (the seed's).
 
 `endpoint` (an OpenAI-compatible base URL ending in /v1) sends each scene to a model server instead: backend
 `endpoint`, `model` the name the server serves (empty: the one it lists), the key read from the environment

@@ -64,6 +64,12 @@ def _export(args: argparse.Namespace) -> int:
         return 0
 
     records = _one_video(records, args.video_id)
+    if args.translation:
+        records = list(records)
+        if not any(map(subtitles.has_translation, records)):
+            raise ConfigError("these records carry no translation: run with -o asr.translate=en and a multilingual "
+                              "speech model (e.g. -o asr.model=whisper-base)")
+        records = [subtitles.translated(r) for r in records]
     if args.out:
         subtitles.write(records, args.out, args.format)
     else:
@@ -147,6 +153,8 @@ def add_commands(sub) -> None:
     e.add_argument("--format", "-f", required=True, choices=("vtt", "srt", "bulk"), help="what to write")
     e.add_argument("--out", metavar="FILE", help="write here (default: standard output)")
     e.add_argument("--video-id", help="only this video's scenes (needed for subtitles of a multi-video source)")
+    e.add_argument("--translation", action="store_true",
+                   help="vtt/srt: subtitles from the transcript's English translation (runs with -o asr.translate=en)")
     e.add_argument("--kafka", action="store_true",
                    help="read every record the captions topic holds now, instead of a file")
     e.add_argument("--index-name", default="scenestream-scenes",

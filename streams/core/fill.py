@@ -10,7 +10,8 @@ from dataclasses import fields, replace
 from typing import Any
 
 from scenestream.schemas import (AgentWindow, AudioEvent, AudioTags, Detections, SceneCaption, SceneText, SpeakerTurn,
-                                 SpeakerTurns, TrackSummary, Transcript, TranscriptPart, VlmCaption, to_dict)
+                                 SpeakerTurns, TrackSummary, Transcript, TranscriptPart, Translation, VlmCaption,
+                                 to_dict)
 
 
 def _overlaps(w: Any, lo: float, hi: float) -> bool:
@@ -28,8 +29,14 @@ def transcript(rec: SceneCaption, outputs: list[Transcript]) -> None:
         words += [replace(word) for word in w.words if lo <= word.start < hi]
         if w.language and w.words:
             langs.append(w.language)
+    translated = [w.translation for w in outputs if w.translation is not None and _overlaps(w, lo, hi)]
+    translation = None
+    if translated:  # segments that start in the scene, as words do
+        segments = [replace(s) for t in translated for s in t.segments if lo <= s.start < hi]
+        translation = Translation(translated[0].language, " ".join(s.text for s in segments).strip(), segments)
     rec.transcript = TranscriptPart(text="".join(w.word for w in words).strip(),
-                                    language=max(set(langs), key=langs.count) if langs else "", words=words)
+                                    language=max(set(langs), key=langs.count) if langs else "", words=words,
+                                    translation=translation)
 
 
 def audio_events(rec: SceneCaption, outputs: list[AudioTags]) -> None:

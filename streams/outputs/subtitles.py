@@ -107,7 +107,10 @@ def record_cues(rec: dict) -> list[Cue]:
     out: list[Cue] = []
     transcript = rec.get("transcript") or {}
     words = sorted(transcript.get("words") or [], key=lambda w: float(w.get("start", 0.0)))
-    if words:
+    if transcript.get("segments"):  # a translation (see `translated`): one cue per segment, as Whisper made them
+        out += [Cue(float(s["start"]), float(s["end"]), str(s["text"]).strip(), "speech")
+                for s in transcript["segments"] if str(s.get("text", "")).strip()]
+    elif words:
         out += speech_cues(words)
     elif (transcript.get("text") or "").strip():  # a backend without word times: the scene's span
         out.append(Cue(start, end, transcript["text"].strip(), "speech"))
@@ -171,6 +174,18 @@ class CueList:
     def result(self) -> list[Cue]:
         order = {"speech": 0, "sound": 1, "text": 2}
         return sorted(self.cues + _joined_across_scenes(self.sounds), key=lambda c: (c.start, order[c.kind], c.end))
+
+
+def translated(rec: dict) -> dict:
+    """The record with its transcript replaced by the transcript's translation (`asr.translate=en`), for subtitles
+    in that language; a record without one keeps no speech."""
+    t = (rec.get("transcript") or {}).get("translation") or {}
+    return {**rec, "transcript": {"text": t.get("text", ""), "language": t.get("language", ""), "words": [],
+                                  "segments": t.get("segments") or []}}
+
+
+def has_translation(rec: dict) -> bool:
+    return bool((rec.get("transcript") or {}).get("translation"))
 
 
 def cues_of(records: Iterable[dict]) -> list[Cue]:
@@ -237,5 +252,5 @@ def write(records: Iterable[dict] | CueList, path: str | Path, fmt: str | None =
     return path
 
 
-__all__ = ["FORMATS", "Cue", "CueList", "build", "cues_of", "is_speech_label", "record_cues", "sound_events", "speech_cues",
-           "to_string", "write"]
+__all__ = ["FORMATS", "Cue", "CueList", "build", "cues_of", "has_translation", "is_speech_label", "record_cues",
+           "sound_events", "speech_cues", "to_string", "translated", "write"]

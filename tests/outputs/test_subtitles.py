@@ -157,3 +157,28 @@ def test_export_of_a_missing_source_is_one_line(tmp_path, capsys):
     assert main(["export", str(tmp_path / "nope"), "--format", "vtt"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no such file" in err[0]
+
+
+@pytest.mark.slow
+def test_export_translation_writes_english_subtitles_of_french_speech(tmp_path, capsys):
+    from tests import media
+
+    run = tmp_path / "fr"
+    assert main(["run", str(media.french_speech()), "--out", str(run), "-q", "--agents", "asr",
+                 "-o", "asr.model=whisper-base", "-o", "asr.translate=en"]) == 0
+    out = tmp_path / "en.srt"
+    assert main(["export", str(run), "--format", "srt", "--translation", "--out", str(out)]) == 0
+    english = pysubs2.load(str(out))
+    french = pysubs2.load(str(run / "captions.srt"))
+    assert len(english) >= 1 and len(french) >= 1
+    en_words = {w.strip(".,!?").lower() for e in english for w in e.plaintext.split()}
+    fr_words = {w.strip(".,!?").lower() for e in french for w in e.plaintext.split()}
+    assert en_words & {"the", "your", "you", "to", "press", "number", "please"} and en_words != fr_words
+    capsys.readouterr()
+    # Records without a translation: one line that says how to get one.
+    assert main(["export", str(run), "--format", "srt", "--translation", "--out", str(out)]) == 0
+    plain = tmp_path / "plain"
+    assert main(["run", str(media.french_speech()), "--out", str(plain), "-q", "--agents", "asr",
+                 "-o", "asr.model=whisper-base"]) == 0
+    assert main(["export", str(plain), "--format", "srt", "--translation"]) == 1
+    assert "asr.translate=en" in capsys.readouterr().err
