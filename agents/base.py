@@ -19,6 +19,9 @@ class Agent:
     max_batch: int = 1  # inputs one process_batch() call takes, when the agent's table entry says it batches
     batch_wait: float = 0.05  # seconds a runtime waits after a batch's first input for more to join it
     accepts_pixels: bool = False  # takes PixelFrames (decoded pictures) as well as JPEG frames, in one process
+    # Keeps per-video state across records whose outputs carry it, so a worker taking a video over in the middle
+    # (Kafka) can `resume` from the last output the previous owner stored. Stateless agents leave it False.
+    resumable: ClassVar[bool] = False
 
     @classmethod
     def from_options(cls, options: dict) -> "Agent":
@@ -35,6 +38,10 @@ class Agent:
     def process_batch(self, records: list) -> list:
         """Outputs for several inputs at once. Agents whose model batches override this; by default, one by one."""
         return [out for record in records for out in self.process(record)]
+
+    def resume(self, output: Any) -> None:
+        """Take a video up from `output`, the last output of this agent for it that another worker stored (only
+        called when `resumable`, before this worker's first record of that video)."""
 
     def close(self) -> None:
         """Release models and per-video state."""

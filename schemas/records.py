@@ -230,6 +230,9 @@ class SpeakerTurns(AgentWindow):
     """Topic `speaker-turns`: who spoke when in one audio window (no turns: nobody spoke)."""
 
     turns: list[SpeakerTurn] = field(default_factory=list)
+    # The video's speakers after this window (label -> running sum of unit voice vectors, a few kB), from which a
+    # worker that takes the video over carries on with the same labels.
+    state: dict[str, list[float]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- joiner output

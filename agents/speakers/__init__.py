@@ -47,6 +47,7 @@ class _Video:
 class SpeakersAgent(Agent):
     name = "speakers"
     model_id = MODEL_ID
+    resumable = True  # the last record of each window carries the speakers so far
 
     def __init__(self, settings: SpeakersSettings | None = None):
         self.settings = settings or SpeakersSettings.from_options({})
@@ -73,6 +74,12 @@ class SpeakersAgent(Agent):
 
     def close(self) -> None:
         self.videos.clear()
+
+    def resume(self, output: SpeakerTurns) -> None:
+        if output.state:
+            s = self.settings
+            sums = {name: np.asarray(v, dtype=np.float64) for name, v in output.state.items()}
+            self.videos[output.video_id] = _Video(Speakers(s.join, s.group, s.max_speakers, sums=sums))
 
     def process(self, chunk: AudioChunk) -> list[SpeakerTurns]:
         """The SpeakerTurns this chunk completes: none until its window is full (or it is the last), then one per
@@ -109,6 +116,9 @@ class SpeakersAgent(Agent):
         for c in chunks:
             mine = [SpeakerTurn(who, max(a, c.start), min(b, c.end)) for who, a, b in found if a < c.end and b > c.start]
             out.append(self._record(c, mine))
+        state = {name: [round(float(x), 5) for x in vec] for name, vec in v.speakers.sums.items()}
+        for record in out:  # each: whichever a crash leaves last on the topic, a new owner carries on from it
+            record.state = state
         return out
 
     def _diarize(self, speakers: Speakers, chunks: list[AudioChunk]) -> list[tuple[str, float, float]]:

@@ -44,7 +44,8 @@ def _consumer(settings: KafkaSettings) -> AIOKafkaConsumer:
                             max_partition_fetch_bytes=settings.max_message_bytes, **settings.aiokafka_auth())
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """The topic's partitions, once the client's metadata has them (a fresh client may need a few updates)."""
     for _ in range(100):
         parts = consumer.partitions_for_topic(topic)
         if parts:
@@ -125,7 +126,7 @@ class Tail:
         captions, events = self.s.topic(CAPTIONS), self.s.topic(VIDEO_EVENTS)
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         try:
-            tps = await _partitions(consumer, captions) + await _partitions(consumer, events)
+            tps = await topic_partitions(consumer, captions) + await topic_partitions(consumer, events)
             consumer.assign(tps)
             if self.from_beginning:
                 await consumer.seek_to_beginning(*tps)
@@ -158,7 +159,7 @@ async def status(settings: KafkaSettings, video_id: str) -> VideoEvent | None:
     await _start(consumer, settings)
     try:
         topic = settings.topic(VIDEO_EVENTS)
-        tps = await _partitions(consumer, topic)
+        tps = await topic_partitions(consumer, topic)
         key = video_id.encode()
         # The producer's default partitioner (murmur2 of the key) says which partition holds this video's events.
         p = DefaultPartitioner()(key, [tp.partition for tp in tps], [tp.partition for tp in tps])

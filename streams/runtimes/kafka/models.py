@@ -6,6 +6,10 @@ heart-beating while a model works). An input is acknowledged only once every out
 agents answer a record later (ASR gathers audio up to a silence), so acknowledging on return would let a crash
 lose the transcript of audio whose offset was already committed. Outputs carry the index of the input window
 they cover, so an output with index i for a video releases that video's inputs up to i.
+
+An agent that keeps per-video state (`resumable`, the speakers agent) is handed, before this worker's first record
+of a video that started elsewhere (index > 0: a takeover after a crash or a rebalance), the last output of its own
+that the previous owner stored for that video, read back from its output topic: its labels carry on.
 """
 from __future__ import annotations
 
@@ -13,8 +17,11 @@ import asyncio
 import concurrent.futures
 import logging
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
+from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from scenestream.schemas import loads
 from scenestream.streams.core import metrics, table
@@ -24,6 +31,15 @@ from scenestream.streams.runtimes.kafka.wiring import Wiring
 log = logging.getLogger(__name__)
 
 MAX_PENDING = 64  # inputs held per video waiting for an answer; beyond this the oldest is released anyway
+SEEN_VIDEOS = 10_000  # videos a resumable agent remembers having seen (the oldest are forgotten)
+
+
+@dataclass
+class _Head:
+    """The two fields of an input that say whether this worker has seen its video, read without the payload."""
+
+    video_id: str = ""
+    index: int = 0
 
 
 class PendingAcks:
@@ -71,6 +87,7 @@ class ModelRunner:
         self.pending = PendingAcks()
         self.batch = batches(self.spec, proc)
         self.batched = self.batch > 1
+        self.seen: OrderedDict[str, None] = OrderedDict()
 
     def _run(self, raws: list[bytes]) -> tuple[list, list]:
         """Decode and process, in the executor thread. Returns (outputs, per input: (video_id, index) or the
@@ -86,8 +103,62 @@ class ModelRunner:
             keys.append((rec.video_id, rec.index))
         return run_batch(self.spec, self.proc, records), keys
 
+    async def _resume_taken_over(self, events: list) -> None:
+        """Before a resumable agent's first record of a video that began elsewhere: its last stored output."""
+        for e in events:
+            try:
+                head = msgspec.json.decode(e.value, type=_Head)
+            except (msgspec.DecodeError, msgspec.ValidationError, TypeError):
+                continue  # unreadable: _run makes it a dead letter
+            if head.video_id in self.seen:
+                continue
+            self.seen[head.video_id] = None
+            if len(self.seen) > SEEN_VIDEOS:
+                self.seen.popitem(last=False)
+            if head.index > 0:
+                last = await self.last_output(head.video_id)
+                if last is not None:
+                    await asyncio.get_running_loop().run_in_executor(self.executor, self.proc.resume, last)
+                    log.warning("%s: took %s over from its output %d", self.name, head.video_id, last.index)
+
+    async def last_output(self, video_id: str):
+        """This agent's newest output for `video_id` on its output topic, or None (its partition read through once,
+        as `scenestream status` does: a takeover is rare)."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka.partitioner import DefaultPartitioner
+
+        from scenestream.streams.runtimes.kafka.client import topic_partitions
+
+        s = self.wiring.settings
+        consumer = AIOKafkaConsumer(bootstrap_servers=s.broker, enable_auto_commit=False, **s.aiokafka_auth())
+        await consumer.start()
+        try:
+            topic = s.topic(self.out_topic)
+            parts = [tp.partition for tp in await topic_partitions(consumer, topic)]
+            key = video_id.encode()
+            tp = TopicPartition(topic, DefaultPartitioner()(key, parts, parts))  # where the producer put it
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            end = (await consumer.end_offsets([tp]))[tp]
+            newest = None
+            while await consumer.position(tp) < end:
+                batch = await consumer.getmany(tp, timeout_ms=2000, max_records=500)
+                if not batch:
+                    break
+                for m in batch.get(tp, []):
+                    if m.key == key and m.value is not None:
+                        try:
+                            newest = loads(self.spec.output_type, m.value)
+                        except ValueError:
+                            continue
+            return newest
+        finally:
+            await consumer.stop()
+
     async def handle(self, events: list, manual_acks: bool) -> None:
         loop = asyncio.get_running_loop()
+        if self.proc.resumable:
+            await self._resume_taken_over(events)
         t0 = time.perf_counter()
         outputs, keys = await loop.run_in_executor(self.executor, self._run, [e.value for e in events])
         metrics.agent_busy(self.name, time.perf_counter() - t0)
