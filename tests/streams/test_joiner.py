@@ -24,7 +24,7 @@ def test_without_agents_every_scene_is_emitted_in_order_with_missing_marked():
         out += j.add(s)
     caps = captions(out)
     assert [c.index for c in caps] == [0, 1, 2]
-    assert caps[0].missing == {s: "not enabled" for s in ("captioner", "asr", "tagger", "detector", "ocr")}
+    assert caps[0].missing == {s: "not enabled" for s in ("captioner", "asr", "tagger", "detector", "ocr", "speakers")}
     assert isinstance(out[-1], VideoEvent) and out[-1].kind == "done"
     assert j.videos == {}  # state released when the video is done
 
@@ -77,7 +77,7 @@ def test_no_audio_track_marks_audio_fields_missing_without_waiting():
                                                 TrackObservation(5, "car", 0.6, [0, 0, 1, 1], 2.0)], last=True))
     [c] = captions(out)
     assert c.missing == {"captioner": "not enabled", "asr": "no audio track", "tagger": "no audio track",
-                         "ocr": "not enabled"}
+                         "ocr": "not enabled", "speakers": "not enabled"}
     assert c.objects == {"person": 2, "car": 1}
     assert [(t.track_id, t.observations) for t in c.tracks] == [(1, 2), (2, 1), (5, 1)]
 
@@ -167,4 +167,4 @@ def test_offline_caption_is_completed_with_what_the_other_agents_found():
                                     last=True)))
     assert c.caption == ('A 4.0-second scene whose frames look like minibus and streetcar. Tracked: 2 persons. '
                          'Sounds: speech. Speech: "hello"')
-    assert c.captioner == "offline:efficientnet-lite0" and c.missing == {"ocr": "not enabled"}
+    assert c.captioner == "offline:efficientnet-lite0" and c.missing == {"ocr": "not enabled", "speakers": "not enabled"}
