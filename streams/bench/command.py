@@ -408,35 +408,36 @@ def markdown(report: dict) -> str:
         failed = [e["first_error"] for e in report["endpoints"] if e["first_error"]]
         if failed:
             lines += ["", f"First failure: {failed[0]}"]
-    agents = list(dict.fromkeys(a for v in report["videos"] for a in v["stage1"]["busy_seconds"]))
-    lines += ["", "## Stage 1 (per video: the pipeline's wall time, and each agent's busy seconds)", "",
-              "| video | length s | scenes | wall s | RTF | cores used | " + " | ".join(f"{a} s" for a in agents) + " |",
-              "|---" * (6 + len(agents)) + "|"]
-    for v in report["videos"]:
-        s = v["stage1"]
-        lines.append(f"| {v['video']} | {_f(v['length'], 1)} | {v['scenes']} | {_f(s['wall_seconds'])} | "
-                     f"{_f(s['real_time_factor'], 3)} | {_f(s['cores_used'])} | "
-                     + " | ".join(_f(s["busy_seconds"].get(a)) for a in agents) + " |")
-    lines += ["", "## Efficiency (per video: the pipeline against the same libraries called directly)", "",
-              "| video | pipeline s | limit s (CPU s / cores) | pipeline / limit | one after another s | "
-              "pipeline / one after another | pipeline CPU s | direct CPU s | CPU / CPU |", "|---" * 9 + "|"]
-    for v in report["videos"]:
-        e = v["efficiency"]
-        lines.append(f"| {v['video']} | {_f(v['stage1']['wall_seconds'])} | {_f(e['limit_seconds'])} | "
-                     f"**{_f(e['pipeline_over_limit'], 3)}** | {_f(e['one_after_another_seconds'])} | "
-                     f"{_f(e['pipeline_over_one_after_another'], 3)} | {_f(v['stage1']['cpu_seconds'])} | "
-                     f"{_f(e['direct_cpu_seconds'])} | {_f(e['pipeline_cpu_over_direct_cpu'], 3)} |")
-    for v in report["videos"]:
-        if len(v.get("runs", ())) > 1:
-            lines += ["", f"{v['video']}: {len(v['runs'])} runs, pipeline then direct in turn; the table gives the "
-                      "median run. Pipeline / limit of each run: "
-                      + ", ".join(_f(r["pipeline_over_limit"], 3) for r in v["runs"]) + "."]
-    lines += ["", "Direct stages (wall and CPU seconds):", "", "| video | stage | wall s | CPU s | RTF |",
-              "|---|---|---|---|---|"]
-    for v in report["videos"]:
-        for name, st in v["direct"]["stages"].items():
-            rtf = st["wall"] / v["length"] if v["length"] else None
-            lines.append(f"| {v['video']} | {name} | {_f(st['wall'])} | {_f(st['cpu'])} | {_f(rtf, 4)} |")
+    if report["videos"]:  # `--agents none`: the captioners alone
+        agents = list(dict.fromkeys(a for v in report["videos"] for a in v["stage1"]["busy_seconds"]))
+        lines += ["", "## Stage 1 (per video: the pipeline's wall time, and each agent's busy seconds)", "",
+                  "| video | length s | scenes | wall s | RTF | cores used | " + " | ".join(f"{a} s" for a in agents) + " |",
+                  "|---" * (6 + len(agents)) + "|"]
+        for v in report["videos"]:
+            s = v["stage1"]
+            lines.append(f"| {v['video']} | {_f(v['length'], 1)} | {v['scenes']} | {_f(s['wall_seconds'])} | "
+                         f"{_f(s['real_time_factor'], 3)} | {_f(s['cores_used'])} | "
+                         + " | ".join(_f(s["busy_seconds"].get(a)) for a in agents) + " |")
+        lines += ["", "## Efficiency (per video: the pipeline against the same libraries called directly)", "",
+                  "| video | pipeline s | limit s (CPU s / cores) | pipeline / limit | one after another s | "
+                  "pipeline / one after another | pipeline CPU s | direct CPU s | CPU / CPU |", "|---" * 9 + "|"]
+        for v in report["videos"]:
+            e = v["efficiency"]
+            lines.append(f"| {v['video']} | {_f(v['stage1']['wall_seconds'])} | {_f(e['limit_seconds'])} | "
+                         f"**{_f(e['pipeline_over_limit'], 3)}** | {_f(e['one_after_another_seconds'])} | "
+                         f"{_f(e['pipeline_over_one_after_another'], 3)} | {_f(v['stage1']['cpu_seconds'])} | "
+                         f"{_f(e['direct_cpu_seconds'])} | {_f(e['pipeline_cpu_over_direct_cpu'], 3)} |")
+        for v in report["videos"]:
+            if len(v.get("runs", ())) > 1:
+                lines += ["", f"{v['video']}: {len(v['runs'])} runs, pipeline then direct in turn; the table gives the "
+                          "median run. Pipeline / limit of each run: "
+                          + ", ".join(_f(r["pipeline_over_limit"], 3) for r in v["runs"]) + "."]
+        lines += ["", "Direct stages (wall and CPU seconds):", "", "| video | stage | wall s | CPU s | RTF |",
+                  "|---|---|---|---|---|"]
+        for v in report["videos"]:
+            for name, st in v["direct"]["stages"].items():
+                rtf = st["wall"] / v["length"] if v["length"] else None
+                lines.append(f"| {v['video']} | {name} | {_f(st['wall'])} | {_f(st['cpu'])} | {_f(rtf, 4)} |")
     lines += ["", "## Settings", ""]
     for v in report["videos"]:
         s = v["stage1"]
