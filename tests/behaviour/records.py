@@ -34,14 +34,24 @@ def kernel_facts() -> dict:
             "openvino_precision": os.environ.get("SCENESTREAM_OPENVINO_PRECISION", "")}
 
 
+def _strip_added(now, then):
+    """`now` without what it has and `then` lacks, at any depth, provided that it is an empty default."""
+    if isinstance(now, dict) and isinstance(then, dict):
+        added = set(now) - set(then)
+        assert all(now[k] in ({}, [], "", None) for k in added), {k: now[k] for k in added}
+        return {k: _strip_added(v, then[k]) for k, v in now.items() if k not in added}
+    if isinstance(now, list) and isinstance(then, list) and len(now) == len(then):
+        return [_strip_added(a, b) for a, b in zip(now, then)]
+    return now
+
+
 def without_additions(now: dict, then: dict) -> tuple[dict, dict]:
     """`now` and `then` (a golden record), comparable across schema versions: fields added since the golden's
-    commit must hold their empty default (an added field may not change what the old ones say) and are left out,
-    with the version number itself."""
-    added = set(now) - set(then)
-    assert all(now[k] in ({}, [], "", None) for k in added), {k: now[k] for k in added}
-    now = {k: v for k, v in now.items() if k not in added and k != "schema_version"}
+    commit, at any depth (a word's `speaker`, a transcript's `translation`), must hold their empty default (an
+    added field may not change what the old ones say) and are left out, with the version number itself."""
+    now = {k: v for k, v in now.items() if k != "schema_version"}
+    then = {k: v for k, v in then.items() if k != "schema_version"}
     # An agent added to the table since is reported "not enabled" where it does not run: not a change of the old.
     now["missing"] = {k: v for k, v in now.get("missing", {}).items()
                       if k in then.get("missing", {}) or v != "not enabled"}
-    return now, {k: v for k, v in then.items() if k != "schema_version"}
+    return _strip_added(now, then), then

@@ -9,6 +9,7 @@ import pytest
 
 from scenestream.agents.errors import ConfigError
 from scenestream.schemas import AudioChunk, FrameBatch, Keyframe, Scene, VideoEvent, VideoRequest, dumps
+from scenestream.streams.core import table
 from scenestream.streams.core.joiner import Joiner, VideoJoin
 from scenestream.streams.runtimes.kafka.ingest import parse_request, routes
 from scenestream.streams.runtimes.kafka.join import decode_state, encode_state
@@ -180,6 +181,9 @@ def test_worker_arguments():
             worker_plan(["ingest", "asr"], [bad])
     assert joiner_sources({"sources": "none"}) == []
     assert joiner_sources({"sources": "asr, captioner"}) == ["asr", "captioner"]
+    # By default: the default agents, and an agent off by default that this same worker runs.
+    assert joiner_sources({}) == table.defaults() and "speakers" not in table.defaults()
+    assert joiner_sources({}, ["ingest", "asr", "speakers", "joiner"]) == [*table.defaults(), "speakers"]
     with pytest.raises(ConfigError, match="joiner.sources"):
         joiner_sources({"sources": "telepathy"})
 

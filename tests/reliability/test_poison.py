@@ -36,7 +36,8 @@ def _poisons(topic: str) -> dict[str, bytes]:
               "audio": {"pcm": "%%% not base64 %%%"}, "frames": {"frames": 7},
               "detections": {"tracks": [{"track_id": 1, "label": "p", "confidence": 1, "box": [0, 1], "time": 0}]},
               "transcripts": {"words": {"word": "x"}}, "audio-tags": {"events": 5}, "vlm-captions": {"caption": [1]},
-              "scene-text": {"lines": "text"}, "video-events": {"kind": 5}, "videos": {"options": [1]}}
+              "scene-text": {"lines": "text"}, "speaker-turns": {"turns": [{"speaker": 1}]},
+              "video-events": {"kind": 5}, "videos": {"options": [1]}}
     out["wrong-shape"] = orjson.dumps({**base, **shapes[topic]})
     if topic == "scenes":
         out["bad-base64"] = orjson.dumps({**base, "keyframes": [{"time": 0.0, "jpeg": "%%%"}]})

@@ -42,12 +42,14 @@ def worker_plan(agents: list[str], pairs: list[str] | None) -> RunPlan:
     return plan
 
 
-def joiner_sources(options: dict[str, str]) -> list[str]:
+def joiner_sources(options: dict[str, str], running: list[str] = ()) -> list[str]:
     """Which sources the joiner waits for. A joiner cannot see which agents run in other workers, so by default it
-    waits for every default agent installed here; `-o joiner.sources=...` names them (`none` for scene bounds
-    only). The ready line shows the choice: a source no worker runs holds every scene back."""
+    waits for every default agent installed here, and for any other agent this worker runs (`running`);
+    `-o joiner.sources=...` names them (`none` for scene bounds only). The ready line shows the choice: a source
+    no worker runs holds every scene back."""
     if "sources" not in options:
-        return table.defaults()
+        defaults = table.defaults()
+        return defaults + [a for a in table.names() if a in running and a not in defaults]
     names = [n.strip() for n in options["sources"].split(",") if n.strip() and n.strip() != "none"]
     for n in names:
         if n not in table.names():
@@ -74,7 +76,7 @@ def run_worker(settings: KafkaSettings, agents: list[str], plan: RunPlan, loglev
 
     processors = plan.build()
     ingest = plan.ingest() if "ingest" in agents else None
-    sources = joiner_sources(plan.of("joiner")) if "joiner" in agents else []
+    sources = joiner_sources(plan.of("joiner"), agents) if "joiner" in agents else []
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
