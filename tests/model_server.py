@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -16,13 +15,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.streams.live_server import free_port  # one way to pick a loopback port for the tests
+
 SERVE = "from transformers.cli.transformers import main; main()"  # the console script may be missing from a venv
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ModelServer:
