@@ -106,6 +106,8 @@ class ModelRunner:
     async def _resume_taken_over(self, events: list) -> None:
         """Before a resumable agent's first record of a video that began elsewhere: its last stored output."""
         for e in events:
+            if e.key is not None and e.key.decode("utf-8", "replace") in self.seen:
+                continue  # inputs are keyed by video id: a known video costs no parse of its payload
             try:
                 head = msgspec.json.decode(e.value, type=_Head)
             except (msgspec.DecodeError, msgspec.ValidationError, TypeError):
