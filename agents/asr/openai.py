@@ -1,25 +1,16 @@
 """The remote backend: an OpenAI-compatible `POST /audio/transcriptions` (OpenAI, Azure OpenAI, or any server that
 speaks the same API), asked for `verbose_json` with word timestamps.
 
-Standard library only (urllib and a hand-built multipart body): httpx happens to be installed here, but only as
-someone else's dependency, not one of ours. Requests run on a small thread pool; a semaphore bounds how many are in
-flight, so `submit` blocks (back-pressure) instead of queueing without limit. 429, 5xx, timeouts and connection
-errors are retried with exponential back-off, honouring Retry-After.
+The openai library does the transport, as for the captioner's model servers (agents/chat.py): timeouts, and
+retries of 408, 409, 429, 5xx and connection errors with exponential backoff and jitter that honour Retry-After.
+Requests run on a small thread pool; a semaphore bounds how many are in flight, so `submit` blocks
+(back-pressure) instead of queueing without limit.
 """
 from __future__ import annotations
 
 import functools
-import http.client
 import io
-import json
-import random
-import socket
 import threading
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
-import uuid
 import wave
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -28,9 +19,6 @@ import numpy as np
 from scenestream.agents.asr.backend import RegionText
 from scenestream.agents.asr.settings import AsrSettings
 from scenestream.agents.asr.speech import RATE, Packed
-
-RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
-MAX_RETRY_AFTER = 60.0
 
 
 class TranscriptionError(Exception):
@@ -46,19 +34,6 @@ def wav_bytes(audio: np.ndarray, rate: int = RATE) -> bytes:
         w.setframerate(rate)
         w.writeframes(pcm)
     return buf.getvalue()
-
-
-def multipart(fields: list[tuple[str, str]], file_field: str, filename: str, data: bytes,
-              content_type: str) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    out = io.BytesIO()
-    for name, value in fields:
-        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
-    out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{file_field}"; filename="{filename}"\r\n'
-              f"Content-Type: {content_type}\r\n\r\n".encode())
-    out.write(data)
-    out.write(f"\r\n--{boundary}--\r\n".encode())
-    return out.getvalue(), f"multipart/form-data; boundary={boundary}"
 
 
 @functools.cache
@@ -83,21 +58,24 @@ class OpenAIBackend:
         self.settings = settings
         self.model_id = f"openai:{settings.model_spec()}"
         self._pool: ThreadPoolExecutor | None = None
+        self._client = None
         self._slots = threading.BoundedSemaphore(settings.max_concurrency)
 
     @property
     def url(self) -> str:
-        s = self.settings
-        url = s.base_url.rstrip("/")
-        if not url.endswith("/audio/transcriptions"):
-            url += "/audio/transcriptions"
-        if s.api_version:
-            url += ("&" if "?" in url else "?") + urllib.parse.urlencode({"api-version": s.api_version})
-        return url
+        return self.settings.base_url.rstrip("/").removesuffix("/audio/transcriptions")
 
     def setup(self) -> None:
-        self._key = self.settings.key()  # ConfigError now, not on the first request
-        self._pool = ThreadPoolExecutor(self.settings.max_concurrency, thread_name_prefix="asr-http")
+        import openai  # only deployments with a transcription server need it loaded
+
+        s = self.settings
+        key = s.key()  # ConfigError now, not on the first request
+        if s.api_version:  # Azure: ?api-version= on each request, the key in the api-key header
+            self._client = openai.AzureOpenAI(base_url=self.url, api_version=s.api_version, api_key=key,
+                                              timeout=s.timeout, max_retries=s.retries)
+        else:
+            self._client = openai.OpenAI(base_url=self.url, api_key=key, timeout=s.timeout, max_retries=s.retries)
+        self._pool = ThreadPoolExecutor(s.max_concurrency, thread_name_prefix="asr-http")
 
     def submit(self, packed: Packed, language: str | None) -> "Future[RegionText]":
         self._slots.acquire()  # blocks while max_concurrency requests are in flight
@@ -111,46 +89,25 @@ class OpenAIBackend:
 
     def _transcribe(self, packed: Packed, language: str | None) -> RegionText:
         s = self.settings
-        fields = [("model", s.model_spec()), ("response_format", "verbose_json"),
-                  ("timestamp_granularities[]", "word"), ("temperature", "0")]
-        if language:
-            fields.append(("language", language))
-        body, ctype = multipart(fields, "file", "region.wav", wav_bytes(packed.audio), "audio/wav")
-        headers = {"Content-Type": ctype, "Accept": "application/json"}
-        if s.api_version:
-            headers["api-key"] = self._key
-        else:
-            headers["Authorization"] = f"Bearer {self._key}"
-        data = self._post(body, headers)
+        extra = {"language": language} if language else {}
+        try:
+            reply = self._client.audio.transcriptions.create(
+                model=s.model_spec(), file=("region.wav", wav_bytes(packed.audio), "audio/wav"),
+                response_format="verbose_json", timestamp_granularities=["word"], temperature=0, **extra)
+        except Exception as exc:  # noqa: BLE001  (openai's APIError family, httpx errors: one line each)
+            raise TranscriptionError(_line(f"{self.url}: {_reason(exc)} (after {s.retries + 1} attempts)")) from None
+        data = reply.model_dump() if hasattr(reply, "model_dump") else reply
+        if not isinstance(data, dict):
+            raise TranscriptionError(_line(f"{self.url}: not a verbose_json answer: {str(data)[:120]}"))
         return parse_verbose_json(data)
-
-    def _post(self, body: bytes, headers: dict) -> dict:
-        s = self.settings
-        attempt = 0
-        while True:
-            delay = s.backoff * (2 ** attempt)
-            try:
-                req = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
-                with urllib.request.urlopen(req, timeout=s.timeout) as resp:
-                    return json.loads(resp.read())
-            except urllib.error.HTTPError as exc:
-                detail = exc.read(300).decode("utf-8", "replace")
-                if exc.code not in RETRY_STATUS or attempt >= s.retries:
-                    raise TranscriptionError(_line(f"HTTP {exc.code} from {self.url}: {detail}")) from None
-                delay = _retry_after(exc.headers.get("Retry-After"), delay)
-            except (urllib.error.URLError, http.client.HTTPException, socket.timeout, ConnectionError) as exc:
-                if attempt >= s.retries:
-                    reason = getattr(exc, "reason", exc)
-                    raise TranscriptionError(_line(f"{self.url}: {reason} (after {attempt + 1} attempts)")) from None
-            except ValueError as exc:  # not JSON: no point asking again
-                raise TranscriptionError(_line(f"bad JSON from {self.url}: {exc}")) from None
-            attempt += 1
-            time.sleep(delay * random.uniform(1.0, 1.1))  # a little jitter so parallel retries spread out
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
 
 def parse_verbose_json(data: dict) -> RegionText:
@@ -166,12 +123,15 @@ def parse_verbose_json(data: dict) -> RegionText:
     return RegionText(out, language_code(data.get("language")))
 
 
-def _retry_after(value: str | None, default: float) -> float:
-    try:
-        return min(MAX_RETRY_AFTER, max(0.0, float(value))) if value is not None else default
-    except ValueError:
-        return default
-
-
 def _line(text: str) -> str:
     return " ".join(text.split())[:300]
+
+
+def _reason(exc: BaseException) -> str:
+    """An openai exception as the HTTP status and the server's message, or the connection failure."""
+    status = getattr(exc, "status_code", None)
+    text = str(getattr(exc, "message", "") or exc)
+    if status is not None:
+        return f"HTTP {status}: {text}"
+    cause = exc.__cause__ or exc.__context__
+    return f"{type(exc).__name__}: {text}" + (f" ({cause})" if cause is not None else "")

@@ -44,8 +44,8 @@ class AsrSettings:
     api_key: str | None = field(default=None, repr=False)  # None = the environment variable SCENESTREAM_ASR_API_KEY
     api_version: str | None = None  # set for Azure: sent as ?api-version=, and the key goes in the api-key header
     max_concurrency: int = 4  # requests in flight at once (the agent pipelines regions instead of waiting)
-    retries: int = 4  # further attempts after a 429, a 5xx, a timeout or a connection error
-    backoff: float = 0.5  # seconds before the first retry, doubled on each further one (Retry-After wins)
+    retries: int = 4  # further attempts after a 408, 409, 429, a 5xx, a timeout or a connection error, with the
+    #   openai library's backoff (0.5 s doubling to 8 s, jittered; a server's Retry-After wins)
     timeout: float = 60.0  # seconds per request
 
     @classmethod
@@ -61,8 +61,8 @@ class AsrSettings:
         for key in ("window", "max_carry", "timeout"):
             if not getattr(self, key) > 0:
                 raise ConfigError(f"asr {key} must be positive")
-        if self.guard < 0 or self.retries < 0 or self.backoff < 0:
-            raise ConfigError("asr guard, retries and backoff cannot be negative")
+        if self.guard < 0 or self.retries < 0:
+            raise ConfigError("asr guard and retries cannot be negative")
         if self.translate not in ("", "en"):
             raise ConfigError(f"asr translate: Whisper translates into English only (translate=en), not {self.translate!r}")
         if self.translate and self.backend != "faster-whisper":

@@ -455,7 +455,7 @@ def stand_in():
 
 
 def openai_agent(url, **kw) -> AsrAgent:
-    kw = {"backend": "openai", "base_url": url, "api_key": "test-key", "backoff": 0.01, **kw}
+    kw = {"backend": "openai", "base_url": url, "api_key": "test-key", **kw}
     agent = AsrAgent(AsrSettings(**kw))
     agent.setup()
     return agent
