@@ -20,7 +20,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = ServeSettings(db=Path(args.db), out=Path(args.out), agents=args.agents, options=args.option or [],
                              queue_size=args.queue_size, broker=args.broker, prefix=args.prefix,
-                             keep_videos=args.keep)
+                             keep_videos=args.keep, token=args.token or None,
+                             allow_dirs=[Path(d) for d in args.allow_dir or []],
+                             allow_private_sources=args.allow_private_sources)
     return serve(settings, host=args.host, port=args.port)
 
 
@@ -46,10 +48,28 @@ def add_commands(sub) -> None:
                     "process (embedded runtime, one at a time, models loaded once) unless a Kafka broker is "
                     "configured (--broker or $SCENESTREAM_BROKER): then they are submitted to the Kafka workers and "
                     "followed on the captions topic. Every completed scene goes into the index --db. /healthz; "
-                    "/metrics for Prometheus (scenestream_*).")
+                    "/metrics for Prometheus (scenestream_*). "
+                    "Security: with a token (--token or $SCENESTREAM_TOKEN) every route but /healthz needs "
+                    "`Authorization: Bearer TOKEN`, or, in a browser, opening the page once as /?token=TOKEN (it sets "
+                    "an HttpOnly cookie); without one serve listens on loopback only. Local files are accepted only "
+                    "under --allow-dir; URLs only for file, http(s), rtsp(s) and rtmp(s), and not to loopback, "
+                    "private, link-local or cloud metadata addresses unless --allow-private-sources. Refusals are a "
+                    "4xx with one line.")
     s.add_argument("--db", required=True, metavar="PATH", help="the scene index (SQLite; made if missing)")
     s.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    s.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; 0.0.0.0 for all, which needs a token)")
+    s.add_argument("--token", metavar="TOKEN",
+                   help="the bearer token every route but /healthz needs, at least 16 characters (default: "
+                        "$SCENESTREAM_TOKEN; prefer it: a command line is visible to every user of the machine). "
+                        "Required to listen on a non-loopback address")
+    s.add_argument("--allow-dir", action="append", metavar="DIR",
+                   help="a folder whose videos clients may submit by path (symlinks followed, no way out with ..); "
+                        "repeat for more. Without it no local file is accepted")
+    s.add_argument("--allow-private-sources", action="store_true",
+                   help="accept URLs whose host is or resolves to a loopback, private, link-local, CGNAT or cloud "
+                        "metadata address (refused by default: the server would fetch from its own network for "
+                        "whoever asks)")
     s.add_argument("--out", default="out", metavar="DIR",
                    help="run folders, one per video: DIR/VIDEO_ID/{captions.jsonl,summary.json,report.html,...} "
                         "(default ./out)")

@@ -8,13 +8,20 @@
   what the server holds of each video (`"replay": true`), then the live events, so the page never misses a scene.
 - `GET /api/search?q=...`: the scene index (streams/outputs/index.py); every completed scene goes into it.
 - `/runs/ID/report.html`: each embedded run writes a `scenestream run`-style folder under `--out` (captions.jsonl,
-  summary.json, subtitles, report.html), served as static files.
+  summary.json, subtitles, report.html), marked as this server's (`.scenestream-serve`); only marked folders are
+  served, file by file, with symlinks that leave the folder refused.
 - `/healthz`, and `/metrics` for Prometheus (streams/core/metrics.py; this app's own registry).
 - `/`: the live page (one HTML file with inline JS, no build step).
 
 Pictures on the live page: in embedded mode they come from the run itself (the ingest's keyframe JPEGs of each
 Scene, shrunk to 160 px, held until that scene's record is out); in Kafka mode the server decodes the video at the
 scene's first keyframe (it must be able to read the URI), as the report does.
+
+Trust (streams/server/policy.py, streams/server/guard.py): a token on every route but /healthz when one is set
+(serve refuses a non-loopback bind without one); sources checked before anything is opened: local paths only under
+`allow_dirs`, URIs of `schemes` only, network hosts that resolve only to public addresses unless
+`allow_private_sources`; request bodies, ids, sources and queries bounded; no CORS; a Content-Security-Policy on
+every answer (the live page's inline script runs by its nonce); every refusal a 4xx with one line `{"detail": ...}`.
 
 Bounded memory: the server keeps the events of the last `keep_videos` videos (a scene's event is its record and a
 ~3 KB picture); a subscriber that falls more than `SUBSCRIBER_QUEUE` events behind is disconnected (its browser
@@ -26,6 +33,7 @@ import collections
 import os
 import queue
 import re
+import secrets
 import sys
 import threading
 import time
@@ -36,9 +44,10 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from scenestream.schemas.topics import CAPTIONS, VIDEO_EVENTS
 from scenestream.agents.base import SourceAgent
@@ -47,11 +56,33 @@ from scenestream.agents.errors import ConfigError, InputError
 from scenestream.streams.core.metrics import CONTENT_TYPE_LATEST, Metrics
 from scenestream.streams.outputs.thumbnails import WIDTH, VideoFrames, data_uri, scene_time, shrink
 from scenestream.streams.core.video_ids import video_id as make_video_id
+from scenestream.streams.server.guard import MAX_BODY, Guard
+from scenestream.streams.server.policy import (DEFAULT_SCHEMES, MAX_SOURCE, Refused, SourcePolicy, bind_refusal,
+                                               under_root)
 
 SUBSCRIBER_QUEUE = 2000
 KEEPALIVE_SECONDS = 15.0
 VIDEO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")  # also a folder name under --out
 FINAL = ("done", "failed")
+MARKER = ".scenestream-serve"  # in each run folder this server made: the only folders /runs serves
+MAX_QUERY = 1000  # characters of a search query
+# A report: self-contained (inline CSS, pictures as data: URIs), no script.
+REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; "
+              "base-uri 'none'; form-action 'none'")
+
+
+def page_csp(nonce: str) -> str:
+    """The live page: its own inline script and style (by nonce), pictures as data: URIs, fetches to itself only."""
+    return (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; img-src data:; "
+            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+
+
+def own_run(out: Path, video_id: str) -> Path | None:
+    """`out/video_id` if it is a run folder this server made (named by a valid id and marked)."""
+    if not VIDEO_ID.match(video_id):
+        return None
+    folder = out / video_id
+    return folder if (folder / MARKER).is_file() and not folder.is_symlink() else None
 
 
 @dataclass
@@ -65,6 +96,18 @@ class ServeSettings:
     prefix: str | None = None
     keep_videos: int = 20
     thumb_width: int = WIDTH
+    token: str | None = None  # the bearer token every route but /healthz needs (None: none, loopback only)
+    allow_dirs: list[Path] = field(default_factory=list)  # local sources only under these (none: no local files)
+    allow_private_sources: bool = False  # network sources on loopback, private, link-local, metadata addresses
+    schemes: tuple[str, ...] = DEFAULT_SCHEMES
+    max_body: int = MAX_BODY
+
+    def policy(self) -> SourcePolicy:
+        for d in self.allow_dirs:
+            if not Path(d).expanduser().is_dir():
+                raise ConfigError(f"--allow-dir {d}: not a folder")
+        return SourcePolicy([Path(d).expanduser() for d in self.allow_dirs], tuple(self.schemes),
+                            self.allow_private_sources)
 
     @property
     def kafka(self) -> bool:
@@ -353,6 +396,11 @@ class EmbeddedRunner(Runner):
         from scenestream.agents.ingest import resolve
 
         resolve(source)  # a missing path or a bad URI: 400 now, one line
+        folder = self.s.out / video_id
+        if folder.exists() and own_run(self.s.out, video_id) is None:
+            raise Refused(409, f"video_id {video_id}: {folder.name} exists under --out and is not a run of this server")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / MARKER).write_text("a run folder of scenestream serve: served under /runs\n")
         self.hub.add_video(video_id, source)
         self.queue.put((source, video_id))
 
@@ -526,8 +574,13 @@ class KafkaRunner(Runner):
 
 
 class Submission(BaseModel):
-    source: str  # a path or URI
-    video_id: str | None = None  # default: the file name, a hash of the source and a random part
+    model_config = ConfigDict(extra="forbid")
+    source: str = Field(max_length=MAX_SOURCE)  # a path or URI
+    video_id: str | None = Field(None, max_length=100)  # default: the file name, a hash of the source and a random part
+
+
+def _one_line(text: Any) -> str:
+    return " ".join(str(text).split())[:500]
 
 
 def create_app(settings: ServeSettings, metrics: Metrics | None = None):
@@ -536,6 +589,7 @@ def create_app(settings: ServeSettings, metrics: Metrics | None = None):
     import jinja2
 
     metrics = metrics or Metrics()
+    policy = settings.policy()
     settings.out = Path(settings.out).expanduser()
     settings.out.mkdir(parents=True, exist_ok=True)
     hub = Hub(settings.keep_videos, metrics)
@@ -555,16 +609,40 @@ def create_app(settings: ServeSettings, metrics: Metrics | None = None):
             await runner.stop()
             indexer.close()
 
-    app = FastAPI(title="scenestream", lifespan=lifespan)
+    # No /docs or /redoc: those pages load their scripts from a CDN, which the Content-Security-Policy forbids.
+    app = FastAPI(title="scenestream", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.hub = hub
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.parts = state
+    app.state.policy = policy
+    # The guard wraps every route, routers included later too: the token, the Host check, bounded JSON bodies, the
+    # security headers (streams/server/guard.py).
+    app.add_middleware(Guard, token=settings.token, max_body=settings.max_body)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return JSONResponse({"detail": _one_line(exc.detail)}, exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        return JSONResponse({"detail": _one_line(f"{where}: {first.get('msg')}" if where else first.get("msg"))},
+                            422)
+
+    def check_id(video_id: str | None, what: str = "video_id") -> None:
+        if video_id is not None and not VIDEO_ID.match(video_id):
+            raise HTTPException(400, f"{what}: letters, digits, '.', '_' and '-' only, at most 100")
 
     @app.get("/", response_class=HTMLResponse)
     def page(video: str | None = None, until: str | None = None):
-        return env.get_template("live.html.j2").render(video=video or "", until=until or "",
+        check_id(video or None, "video")
+        nonce = secrets.token_urlsafe(18)
+        html = env.get_template("live.html.j2").render(video=video or "", until=until or "", nonce=nonce,
                                                         mode="kafka" if settings.kafka else "embedded")
+        return HTMLResponse(html, headers={"Content-Security-Policy": page_csp(nonce), "Cache-Control": "no-store"})
 
     @app.get("/healthz")
     def healthz():
@@ -578,15 +656,15 @@ def create_app(settings: ServeSettings, metrics: Metrics | None = None):
 
     @app.post("/api/videos", status_code=202)
     async def submit(body: Submission):
-        source = body.source.strip()
-        if not source:
-            raise HTTPException(400, "the source is empty")
-        video_id = body.video_id or _video_id(source)
-        if not VIDEO_ID.match(video_id):
-            raise HTTPException(400, "video_id: letters, digits, '.', '_' and '-' only, at most 100")
-        runner = state["runner"]
+        check_id(body.video_id)
         try:
-            await runner.submit(source, video_id)
+            # Host names are resolved here (getaddrinfo blocks): off the event loop.
+            source = await asyncio.to_thread(policy.check, body.source)
+            video_id = body.video_id or _video_id(source)
+            check_id(video_id)
+            await state["runner"].submit(source, video_id)
+        except Refused as exc:
+            raise HTTPException(exc.status, exc.message) from None
         except (InputError, ConfigError) as exc:
             raise HTTPException(400, str(exc)) from None
         return {"video_id": video_id, "status": "queued", "events": f"/api/events?video={video_id}"}
@@ -597,6 +675,7 @@ def create_app(settings: ServeSettings, metrics: Metrics | None = None):
 
     @app.get("/api/videos/{video_id}")
     def video(video_id: str):
+        check_id(video_id)
         v = hub.video(video_id)
         if v is None:
             raise HTTPException(404, f"no video {video_id} on this server")
@@ -605,11 +684,15 @@ def create_app(settings: ServeSettings, metrics: Metrics | None = None):
     @app.get("/api/videos/{video_id}/wait")
     async def wait(video_id: str, timeout: float = 600.0):
         """Answers once the video is done or failed (or after `timeout` s): `{"status": ...}`."""
+        check_id(video_id)
         status = await asyncio.to_thread(hub.wait_final, video_id, min(timeout, 3600.0))
         return JSONResponse({"video_id": video_id, "status": status or "timeout"})
 
     @app.get("/api/events")
     async def events(request: Request, video: str | None = None, until: str | None = None):
+        check_id(video, "video")
+        if until not in (None, "done"):
+            raise HTTPException(400, "until: only 'done'")
         q, replay = hub.subscribe(video)
 
         async def stream():
@@ -642,19 +725,33 @@ def create_app(settings: ServeSettings, metrics: Metrics | None = None):
     async def search(q: str, k: int = 10):
         if not q.strip():
             raise HTTPException(400, "empty query")
+        if len(q) > MAX_QUERY:
+            raise HTTPException(413, f"the query is longer than {MAX_QUERY} characters")
         hits = await asyncio.to_thread(state["indexer"].index.search, q, max(1, min(k, 100)))
         for h in hits:
-            folder = settings.out / h["video_id"]
-            if VIDEO_ID.match(h["video_id"]) and (folder / "report.html").is_file():
+            folder = own_run(settings.out, h["video_id"])
+            if folder is not None and (folder / "report.html").is_file():
                 h["report"] = f"/runs/{h['video_id']}/report.html#v0-s{h['index']}"
         return hits
 
     @app.get("/api/runs")
     def runs():
-        found = sorted((p for p in settings.out.glob("*/report.html")), key=lambda p: -p.stat().st_mtime)
+        found = sorted((p for p in settings.out.glob("*/report.html") if own_run(settings.out, p.parent.name)),
+                       key=lambda p: -p.stat().st_mtime)
         return [{"video_id": p.parent.name, "report": f"/runs/{p.parent.name}/report.html"} for p in found[:200]]
 
-    app.mount("/runs", StaticFiles(directory=settings.out, html=True, check_dir=False), name="runs")
+    @app.get("/runs/{video_id}/{path:path}")
+    def run_file(video_id: str, path: str):
+        """A file of one of this server's run folders; nothing else under --out, no dot files, no symlink out."""
+        folder = own_run(settings.out, video_id)
+        parts = Path(path).parts
+        if folder is None or not parts or len(path) > 300 or any(p.startswith(".") for p in parts):
+            raise HTTPException(404, f"no such file in this server's runs: {video_id}/{path}"[:200])
+        real = under_root(folder / path, [folder])
+        if real is None or not real.is_file():
+            raise HTTPException(404, f"no such file in this server's runs: {video_id}/{path}"[:200])
+        return FileResponse(real, headers={"Content-Security-Policy": REPORT_CSP})
+
     return app
 
 
@@ -663,9 +760,18 @@ def serve(settings: ServeSettings, host: str = "127.0.0.1", port: int = 8000) ->
 
     if not settings.broker and os.environ.get("SCENESTREAM_BROKER"):
         settings.broker = os.environ["SCENESTREAM_BROKER"]
+    if settings.token is None and os.environ.get("SCENESTREAM_TOKEN"):
+        settings.token = os.environ["SCENESTREAM_TOKEN"]
+    why = bind_refusal(host, settings.token)  # before anything is loaded or bound
+    if why:
+        print(f"scenestream: serve: {why}", file=sys.stderr)
+        return 2
     app = create_app(settings)
+    files = ", ".join(map(str, settings.allow_dirs)) or "none"
     print(f"scenestream: serving on http://{host}:{port}/ ({'kafka ' + settings.broker if settings.kafka else 'embedded'};"
-          f" index {settings.db}; runs in {settings.out})", file=sys.stderr, flush=True)
+          f" index {settings.db}; runs in {settings.out}; token {'required' if settings.token else 'none'};"
+          f" local files under: {files}; private sources {'allowed' if settings.allow_private_sources else 'refused'})",
+          file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0
 

@@ -24,6 +24,8 @@ from tests.outputs.browser import chromium, parse, screenshot
 from tests.outputs.pictures import check_picture, frames_160
 
 BUDGET_MS = 20_000  # virtual time: it stands still while the page's event stream is open, so this is after `done`
+TOKEN = "serve-test-token-0123456789"  # the live server's: the page gets its cookie from `?token=` (guard.py)
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
 
 class LiveServer:
@@ -53,7 +55,8 @@ class LiveServer:
 def live(tmp_path_factory):
     chromium()  # skips the module's browser tests where there is none
     d = tmp_path_factory.mktemp("serve")
-    app = create_app(ServeSettings(db=d / "index.db", out=d / "runs", agents="captioner,detector"), Metrics())
+    app = create_app(ServeSettings(db=d / "index.db", out=d / "runs", agents="captioner,detector", token=TOKEN,
+                                   allow_dirs=[bikes().parent, synth_clip().parent]), Metrics())
     with LiveServer(app) as server:
         yield server
 
@@ -65,12 +68,14 @@ def watch_then_run(live: LiveServer, video_id: str, source) -> str:
         page = subprocess.Popen(
             [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
              f"--user-data-dir={profile}", f"--virtual-time-budget={BUDGET_MS}", "--dump-dom",
-             f"{live.base}/?video={video_id}&until=done"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             f"{live.base}/?video={video_id}&until=done&token={TOKEN}"], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
         try:
             while httpx.get(f"{live.base}/healthz").json()["subscribers"] < 1:
                 assert page.poll() is None, f"chromium exited before subscribing: {page.stderr.read()[-2000:]}"
                 time.sleep(0.1)
-            r = httpx.post(f"{live.base}/api/videos", json={"source": str(source), "video_id": video_id})
+            r = httpx.post(f"{live.base}/api/videos", json={"source": str(source), "video_id": video_id},
+                           headers=BEARER)
             assert r.status_code == 202, r.text
             dom, err = page.communicate(timeout=600)
         finally:
@@ -125,9 +130,9 @@ def test_live_page_of_bikes_has_every_scene_with_its_picture(live, tmp_path):
 
     # The report link works; a page opened after the end replays the video in full.
     [report] = section.find_all("a", "report")
-    r = httpx.get(live.base + report.attrs["href"])
+    r = httpx.get(live.base + report.attrs["href"], headers=BEARER)
     assert r.status_code == 200 and len(parse(r.text).find_all("li", "scene")) == 6
-    shot = screenshot(f"{live.base}/?video=bikes&until=done", tmp_path / "live-bikes.png", budget_ms=BUDGET_MS)
+    shot = screenshot(f"{live.base}/?video=bikes&until=done&token={TOKEN}", tmp_path / "live-bikes.png", budget_ms=BUDGET_MS)
     with Image.open(shot) as png:
         assert png.size == (1200, 1600) and len(set(png.convert("L").getdata())) > 50
 
@@ -151,8 +156,9 @@ def _events(client: TestClient, video_id: str) -> list[tuple[str, dict]]:
 
 @pytest.mark.slow
 def test_api_run_events_metrics_search_report(tmp_path):
-    app = create_app(ServeSettings(db=tmp_path / "index.db", out=tmp_path / "runs", agents="captioner"), Metrics())
-    with TestClient(app) as client:
+    app = create_app(ServeSettings(db=tmp_path / "index.db", out=tmp_path / "runs", agents="captioner",
+                                   allow_dirs=[bikes().parent, tmp_path]), Metrics())
+    with TestClient(app, base_url="http://127.0.0.1") as client:  # no token: loopback names only
         assert client.get("/healthz").json()["status"] == "ok"
         before = _samples(client.get("/metrics").text)
         assert before[("scenestream_scenes_total", ())] == 0
@@ -237,8 +243,8 @@ def test_kafka_mode_submits_a_request_and_follows_the_captions_topic(broker, tmp
 
     prefix = f"serve-{uuid.uuid4().hex[:8]}."
     kafka = KafkaSettings.from_env(broker=broker, prefix=prefix)
-    app = create_app(ServeSettings(db=tmp_path / "index.db", out=tmp_path / "runs", broker=broker, prefix=prefix),
-                     Metrics())
+    app = create_app(ServeSettings(db=tmp_path / "index.db", out=tmp_path / "runs", broker=broker, prefix=prefix,
+                                   allow_dirs=[bikes().parent]), Metrics())
     records = [SceneCaption("k1", 0, 0.0, 1.2, caption="a white sign on a pole", keyframe_times=[0.0, 0.64]),
                SceneCaption("k1", 1, 1.2, 3.04, caption="a man walks past parked cars", keyframe_times=[1.2, 2.16])]
 
@@ -260,7 +266,7 @@ def test_kafka_mode_submits_a_request_and_follows_the_captions_topic(broker, tmp
             await producer.stop()
         return request
 
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         runner = app.state.parts["runner"]
         deadline = time.monotonic() + 60
         # `ready` is an asyncio.Event of the server's loop, which this thread cannot await: poll it, with a deadline
