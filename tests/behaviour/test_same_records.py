@@ -68,9 +68,10 @@ def via_kafka(broker: str, tmp: Path) -> dict[str, list[dict]]:
 
 
 def via_serve(tmp: Path) -> dict[str, list[dict]]:
-    settings = ServeSettings(db=tmp / "index.db", out=tmp / "runs")
+    folders = sorted({getattr(media, source)().parent for source in VIDEOS.values()})
+    settings = ServeSettings(db=tmp / "index.db", out=tmp / "runs", allow_dirs=folders)  # serve's --allow-dir
     out = {}
-    with TestClient(create_app(settings, Metrics())) as client:
+    with TestClient(create_app(settings, Metrics()), base_url="http://127.0.0.1") as client:  # no token: loopback
         for name, source in VIDEOS.items():
             r = client.post("/api/videos", json={"source": str(getattr(media, source)()), "video_id": name})
             assert r.status_code == 202, r.text
