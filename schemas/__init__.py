@@ -8,6 +8,7 @@ from scenestream.schemas.records import (
     AudioChunk,
     AudioEvent,
     AudioTags,
+    Chapter,
     DeadLetter,
     Detections,
     Frame,
@@ -28,6 +29,7 @@ from scenestream.schemas.records import (
     Translation,
     VideoEvent,
     VideoRequest,
+    VideoSummary,
     VlmCaption,
     Window,
     Word,
@@ -36,7 +38,7 @@ from scenestream.schemas.topics import RECORDS_BY_TOPIC
 
 __all__ = [
     "EVENT_KINDS", "SCHEMA_VERSION", "CAPTION_SCHEMA_VERSION", "RECORDS_BY_TOPIC", "dumps", "loads", "to_dict", "from_dict",
-    "AgentWindow", "AudioChunk", "AudioEvent", "AudioTags", "DeadLetter", "Detections", "Frame", "FrameBatch", "Keyframe", "PixelFrame",
+    "AgentWindow", "AudioChunk", "AudioEvent", "AudioTags", "Chapter", "DeadLetter", "Detections", "Frame", "FrameBatch", "Keyframe", "PixelFrame",
     "Scene", "SceneCaption", "SceneText", "Segment", "SpeakerTurn", "SpeakerTurns", "TextLine", "TrackObservation", "TrackSummary", "Transcript", "TranscriptPart", "Translation", "VideoEvent",
-    "VideoRequest", "VlmCaption", "Window", "Word",
+    "VideoRequest", "VideoSummary", "VlmCaption", "Window", "Word",
 ]

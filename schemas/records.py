@@ -282,6 +282,32 @@ class SceneCaption(Window):
     schema_version: int = CAPTION_SCHEMA_VERSION  # the envelope's field, with this record's own version
 
 
+# ---------------------------------------------------------------- the video as a whole
+
+
+@dataclass
+class Chapter(Window):
+    """Topic `chapters`: one chapter of a video, keyed `video_id:index`, sent once its end is confirmed (a few
+    scenes after it). `scenes` is the first and the last scene index it holds (inclusive)."""
+
+    title: str = ""
+    scenes: list[int] = field(default_factory=list)
+    titled_by: str = ""  # "keyphrases" offline, else the model that wrote the title
+
+
+@dataclass
+class VideoSummary:
+    """Topic `summaries`: the summary of one video, keyed by video id, sent when its last chapter closes."""
+
+    video_id: str
+    summary: str = ""
+    method: str = ""  # "extractive" offline, else the model that wrote it (map-reduce over the chapters)
+    chapters: int = 0
+    rounds: int = 0  # map-reduce: the reduce requests it took (0 offline)
+    duration: float = 0.0
+    schema_version: int = SCHEMA_VERSION
+
+
 # ---------------------------------------------------------------- lifecycle
 
 
