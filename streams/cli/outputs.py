@@ -10,6 +10,7 @@ from pathlib import Path
 
 from scenestream.agents.errors import ConfigError
 from scenestream.streams.cli.kafka_args import add_kafka_arguments, kafka_settings
+from scenestream.streams.cli.opensearch import add_opensearch_arguments
 
 def _one_video(records, video_id: str | None):
     """Subtitles are of one video: keep `video_id`'s records, or insist that there is only one video."""
@@ -84,6 +85,12 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     if not args.sources and not args.kafka:
         raise ConfigError("index needs at least one SOURCE (captions.jsonl or run folder) or --kafka")
+    if args.opensearch:
+        from scenestream.streams.cli.opensearch import index_opensearch
+
+        return index_opensearch(args)
+    if not args.db:
+        raise ConfigError("index needs --db PATH (a SQLite index file) or --opensearch URL (a search cluster)")
     for s in args.sources:
         sources.captions_path(s)  # every source checked before anything is loaded
     with SceneIndex(args.db) as index:
@@ -164,21 +171,24 @@ def add_commands(sub) -> None:
     e.set_defaults(func=cmd_export)
 
     i = sub.add_parser(
-        "index", help="add scene records to a SQLite search index (words and meaning)",
+        "index", help="add scene records to a SQLite search index (words and meaning), or to OpenSearch",
         description="Store every scene of the SOURCEs (caption, transcript, on-screen text, sound and object labels, "
                     "times) in a SQLite file: FTS5 for words, sqlite-vec vectors from the offline MiniLM for meaning. "
                     "Idempotent by scene key (VIDEO_ID:INDEX): indexing the same records again changes nothing, a "
                     "changed record replaces its scene. With --kafka, follows the live captions topic as a consumer "
                     "group (one group per index file by default), so a restart resumes where it stopped; stop it "
-                    "with Ctrl-C or --idle-timeout.")
+                    "with Ctrl-C or --idle-timeout. With --opensearch URL the scenes go to an OpenSearch or "
+                    "Elasticsearch cluster instead (see the search engine flags below).")
     i.add_argument("sources", metavar="SOURCE", nargs="*", help="captions.jsonl files or `scenestream run` folders")
-    i.add_argument("--db", required=True, metavar="PATH", help="the index file (made if missing)")
+    i.add_argument("--db", metavar="PATH", help="the index file (made if missing); or --opensearch")
     i.add_argument("--kafka", action="store_true", help="then follow the captions topic")
-    i.add_argument("--group", help="--kafka: consumer group (default: prefix + 'index-' + the db file's name and hash)")
+    i.add_argument("--group", help="--kafka: consumer group (default: prefix + 'index-' + the db file's name and "
+                                   "hash; with --opensearch, prefix + 'opensearch-' + the index and a hash of the URL)")
     i.add_argument("--idle-timeout", type=float, metavar="S",
                    help="--kafka: stop after S seconds without a new record (default: follow until interrupted)")
     i.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
     add_kafka_arguments(i)
+    add_opensearch_arguments(i)
     i.set_defaults(func=cmd_index)
 
     s = sub.add_parser(

@@ -3,7 +3,8 @@
 Each scene is an `index` action with `_id` = `video_id:index` followed by the record itself, so loading the same
 export twice (or an export of a replayed run) replaces documents instead of adding copies. Load it with
 `curl -H 'Content-Type: application/x-ndjson' --data-binary @scenes.ndjson http://HOST:9200/_bulk`. A few flat fields
-are added for search (`sounds`, `object_labels`, `on_screen_text`, `speaker_labels`) beside the record's own, which stay as they are."""
+are added for search (`sounds`, `object_labels`, `on_screen_text`, `speaker_labels`, `duration`) beside the record's own, which stay as
+they are. The index template these documents are meant for is in search_template.py."""
 from __future__ import annotations
 
 from typing import IO, Iterable, Iterator
@@ -13,7 +14,7 @@ import orjson
 from scenestream.streams.outputs.sources import scene_key
 
 DEFAULT_INDEX = "scenestream-scenes"
-DERIVED = ("scene_key", "sounds", "object_labels", "on_screen_text", "speaker_labels")
+DERIVED = ("scene_key", "sounds", "object_labels", "on_screen_text", "speaker_labels", "duration")
 
 
 def document(rec: dict) -> dict:
@@ -24,6 +25,10 @@ def document(rec: dict) -> dict:
     doc["object_labels"] = sorted(str(k) for k in (rec.get("objects") or {}))
     doc["on_screen_text"] = " / ".join(str(t.get("text", "")) for t in rec.get("text") or [] if t.get("text"))
     doc["speaker_labels"] = speaker_labels(rec)
+    try:
+        doc["duration"] = round(float(rec["end"]) - float(rec["start"]), 6)
+    except (KeyError, TypeError, ValueError):  # a broken record: the engine's mapping says what is wrong with it
+        pass
     return doc
 
 

@@ -1,0 +1,94 @@
+"""The captions topic into a search index, as a Kafka consumer group that commits only what the cluster has taken.
+
+Each poll's records are written with SearchIndex.write (in a thread: the consumer keeps heart-beating while a bulk
+waits for a restarting cluster), and only once that returns, i.e. every document is acknowledged or in the dead
+letter, are the batch's offsets committed. A sink stopped at any point (Ctrl-C, kill -9, SearchUnavailable after
+`retry_for`) leaves the group's offsets at the last acknowledged batch, so the next start resumes there: nothing is
+lost, and what is read twice is written twice under the same _id, which changes no document.
+
+A message that is not a scene record (not JSON, no video_id/index) goes to the dead letter with its topic, partition
+and offset; a tombstone of the compacted topic is skipped.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from typing import Callable
+
+import orjson
+
+from scenestream.schemas.topics import CAPTIONS
+from scenestream.streams.outputs.opensearch import SearchIndex, Written
+from scenestream.streams.outputs.sources import _started
+
+
+def default_group(kafka_settings, index: SearchIndex) -> str:
+    """One group per cluster and index written to: two clusters (or a rebuild's new version, which must read the
+    whole topic) never share offsets, while restarting the same sink resumes."""
+    where = f"{index.s.url.rstrip('/')}/{index.target}"
+    return f"{kafka_settings.prefix}opensearch-{index.target[:40]}-{hashlib.sha1(where.encode()).hexdigest()[:8]}"
+
+
+def _parse(messages) -> tuple[list[dict], list[tuple[str, str, str]]]:
+    records, unreadable = [], []
+    for m in messages:
+        if m.value is None:
+            continue
+        where = f"{m.topic}[{m.partition}]@{m.offset}"
+        try:
+            rec = orjson.loads(m.value)
+        except orjson.JSONDecodeError as exc:
+            unreadable.append((where, f"not JSON ({exc})", m.value.decode("utf-8", "replace")))
+            continue
+        if not isinstance(rec, dict) or "video_id" not in rec or "index" not in rec:
+            unreadable.append((where, "not a scene record (no video_id/index)", m.value.decode("utf-8", "replace")))
+            continue
+        records.append(rec)
+    return records, unreadable
+
+
+async def follow(index: SearchIndex, kafka_settings, group: str, idle_timeout: float | None = None,
+                 max_records: int | None = None, on_batch: Callable[[Written], None] | None = None) -> Written:
+    """Follow the captions topic as `group` until `idle_timeout` seconds pass without a record (None: until
+    cancelled). Returns the totals written."""
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.errors import CommitFailedError
+
+    s = kafka_settings
+    consumer = AIOKafkaConsumer(
+        s.topic(CAPTIONS), bootstrap_servers=s.broker, group_id=group, enable_auto_commit=False,
+        auto_offset_reset="earliest", isolation_level="read_committed", client_id="scenestream-opensearch",
+        max_partition_fetch_bytes=s.max_message_bytes, session_timeout_ms=int(s.session_timeout * 1000),
+        heartbeat_interval_ms=int(s.heartbeat_interval * 1000),
+        # A bulk may wait out a cluster restart (retry_for): the group must not take the partitions away meanwhile.
+        max_poll_interval_ms=int(max(s.max_poll_interval, index.s.retry_for + 60) * 1000), **s.aiokafka_auth())
+    await _started(consumer, s)
+    total = Written()
+    try:
+        last = time.monotonic()
+        while True:
+            batches = await consumer.getmany(timeout_ms=500, max_records=max_records or index.s.batch)
+            if not batches:
+                if idle_timeout is not None and time.monotonic() - last > idle_timeout:
+                    return total
+                continue
+            last = time.monotonic()
+            records, unreadable = _parse(m for messages in batches.values() for m in messages)
+            written = await asyncio.to_thread(index.write, records, None, unreadable)
+            total.indexed += written.indexed
+            total.rejected += written.rejected
+            try:
+                await consumer.commit({tp: messages[-1].offset + 1 for tp, messages in batches.items()})
+            except CommitFailedError as exc:
+                # The group moved these partitions to another member while we wrote: it reads them again from the
+                # last commit and writes the same documents again (same _ids), which is harmless.
+                index.warn(f"offsets not committed, the group rebalanced ({exc}); the new owner re-reads them")
+            if on_batch is not None:
+                on_batch(written)
+            last = time.monotonic()  # idle means no records, not a long write
+    finally:
+        await consumer.stop()
+
+
+__all__ = ["default_group", "follow"]
