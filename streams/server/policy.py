@@ -112,10 +112,11 @@ def literal_address(host: str) -> IPAddress | None:
     return None
 
 
-def is_loopback_host(host: str) -> bool:
-    """Whether a bind or Host name is loopback as written: `localhost` or a loopback literal (no lookup)."""
+def is_loopback_host(host: str, subdomains: bool = True) -> bool:
+    """Whether a bind or Host name is loopback as written: `localhost` (and, for a Host header, `*.localhost`, which
+    browsers keep on loopback themselves) or a loopback literal; nothing is looked up."""
     h = host.strip().rstrip(".").lower()
-    if h == "localhost" or h.endswith(".localhost"):
+    if h == "localhost" or (subdomains and h.endswith(".localhost")):
         return True
     ip = literal_address(h)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
@@ -128,7 +129,7 @@ def bind_refusal(host: str, token: str | None) -> str | None:
     non-loopback: what it resolves to is not looked up here."""
     if token is not None and len(token) < MIN_TOKEN:
         return f"the token is too short: at least {MIN_TOKEN} characters (e.g. `openssl rand -hex 24`)"
-    if token is None and not is_loopback_host(host):
+    if token is None and not is_loopback_host(host, subdomains=False):  # uvicorn would look up x.localhost
         return (f"refusing to listen on {host or 'every address'} without a token: anyone who reaches the port "
                 "could submit videos and read the runs. Set SCENESTREAM_TOKEN (or --token), or listen on 127.0.0.1")
     return None

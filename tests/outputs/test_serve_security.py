@@ -71,7 +71,7 @@ def test_literal_addresses_are_read_without_a_lookup(written, address):
 def test_bind_needs_a_token_off_loopback():
     for host in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost", "::ffff:127.0.0.1"):
         assert is_loopback_host(host) and bind_refusal(host, None) is None, host
-    for host in ("0.0.0.0", "::", "", "10.0.0.5", "192.168.1.2", "fe80::1", "myhost", "example.com"):
+    for host in ("0.0.0.0", "::", "", "10.0.0.5", "192.168.1.2", "fe80::1", "myhost", "example.com", "a.localhost"):
         why = bind_refusal(host, None)
         assert why and "token" in why and "\n" not in why, host
         assert bind_refusal(host, TOKEN) is None
