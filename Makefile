@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make demo   - install, then run the embedded pipeline on a sample video (offline models)"
-	@echo "make test   - install, start a local Kafka broker, run the whole test suite"
+	@echo "make test   - install, start a local Kafka broker and OpenSearch node, run the whole test suite"
 	@echo "make bench  - run the benchmarks under bench/ (slow; figures go to bench/RESULTS.md)"
 
 $(BIN)/python:
@@ -32,7 +32,8 @@ install: $(DEPS)
 pack: $(DEPS)
 
 # ffmpeg, espeak-ng and sox make the synthetic test media, with DejaVu fonts for the OCR tests' title cards;
-# chromium opens the report and the live page in the tests (headless); Java + Maven run the dev Kafka broker.
+# chromium opens the report and the live page in the tests (headless); Java + Maven run the dev Kafka broker and
+# the dev OpenSearch node.
 sysdeps:
 	@missing=""; for t in ffmpeg espeak-ng sox chromium; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
@@ -52,12 +53,15 @@ demo: $(DEPS) sysdeps
 	$(BIN)/python -c "import json,sys; [print(f\"scene {r['index']} [{r['start']:.1f}, {r['end']:.1f}) {r['caption']}\") for r in map(json.loads, open(sys.argv[1]))]" $(DEMO_OUT)/captions.jsonl && \
 	echo "the scene with speech, in full:" && sed -n 2p $(DEMO_OUT)/captions.jsonl | $(BIN)/python -m json.tool | head -n 60
 
-# The tests start their own broker when SCENESTREAM_BROKER is unset; here one broker serves the whole run.
+# The tests start their own broker and OpenSearch node when SCENESTREAM_BROKER / SCENESTREAM_OPENSEARCH are unset;
+# here one of each serves the whole run.
 test: $(DEPS) sysdeps media
-	@set -e; broker=$$(deploy/kafka/start --port 0 --data-dir $${TMPDIR:-/tmp}/scenestream-test-kafka-$$$$); \
-	trap 'deploy/kafka/stop --data-dir $${TMPDIR:-/tmp}/scenestream-test-kafka-$$$$ --purge >/dev/null 2>&1 || true' EXIT; \
-	echo "kafka: $$broker"; \
-	SCENESTREAM_BROKER=$$broker $(BIN)/python -m pytest $(PYTEST_ARGS)
+	@set -e; run=$${TMPDIR:-/tmp}/scenestream-test-$$$$; \
+	trap 'deploy/kafka/stop --data-dir '$$run'-kafka --purge >/dev/null 2>&1 || true; \
+	      deploy/opensearch/stop --data-dir '$$run'-opensearch --purge >/dev/null 2>&1 || true' EXIT; \
+	broker=$$(deploy/kafka/start --port 0 --data-dir $$run-kafka); echo "kafka: $$broker"; \
+	search=$$(deploy/opensearch/start --port 0 --data-dir $$run-opensearch); echo "opensearch: $$search"; \
+	SCENESTREAM_BROKER=$$broker SCENESTREAM_OPENSEARCH=$$search $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(DEPS) sysdeps
 	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done

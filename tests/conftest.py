@@ -37,6 +37,24 @@ def broker():
                        timeout=120)
 
 
+# The real OpenSearch node: the one `make test` started (SCENESTREAM_OPENSEARCH), or one started here with
+# deploy/opensearch/start on free ports for this session and stopped at its end. Each test names its own index.
+@pytest.fixture(scope="session")
+def opensearch():
+    url = os.environ.get("SCENESTREAM_OPENSEARCH")
+    if url:
+        yield url
+        return
+    from tests import opensearch_node
+
+    data = tempfile.mkdtemp(prefix="scenestream-test-opensearch-")
+    url = opensearch_node.start(data)
+    try:
+        yield url
+    finally:
+        opensearch_node.stop(data, purge=True)
+
+
 # Each Kafka test gets its own topic prefix, so tests and runs never see each other's records.
 @pytest.fixture
 def prefix(request):
