@@ -8,13 +8,13 @@ import time
 from typing import Callable, TextIO
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
 from scenestream.schemas.topics import CAPTIONS, VIDEOS, VIDEO_EVENTS
 from scenestream.agents.errors import ConfigError
 from scenestream.schemas import VideoEvent, VideoRequest, dumps, loads
-from scenestream.streams.runtimes.kafka.admin import ensure_topics
+from scenestream.streams.runtimes.kafka.admin import ensure_topics, start_client
 from scenestream.streams.runtimes.kafka.settings import KafkaSettings
 
 
@@ -26,15 +26,13 @@ async def submit(settings: KafkaSettings, request: VideoRequest) -> None:
     await _start(producer, settings)
     try:
         await producer.send_and_wait(settings.topic(VIDEOS), dumps(request), key=request.video_id.encode())
+    except KafkaError as exc:  # not authorized, too large, timed out: one line, not a traceback
+        raise ConfigError(f"cannot send the request to {settings.topic(VIDEOS)}: {type(exc).__name__}: {exc}") from None
     finally:
         await producer.stop()
 
 
-async def _start(client, settings: KafkaSettings, timeout: float = 30.0) -> None:
-    try:
-        await asyncio.wait_for(client.start(), timeout)
-    except (KafkaConnectionError, asyncio.TimeoutError, OSError) as exc:
-        raise ConfigError(f"cannot reach the Kafka broker at {settings.broker} ({type(exc).__name__}: {exc})") from None
+_start = start_client
 
 
 def _consumer(settings: KafkaSettings) -> AIOKafkaConsumer:
