@@ -6,6 +6,8 @@
 - `scenestream_agent_busy_seconds_total{agent}`: seconds each agent spent working (model calls; ingest decoding).
   Its rate is the agent's utilisation: 1.0 = busy all the time, the bottleneck.
 - `scenestream_queue_depth{agent}`: records waiting for an agent (the last size seen).
+- `scenestream_unknown_video_records_total{topic}`: records of a video nobody asked for (no `accepted` event),
+  dead-lettered instead of processed (Kafka mode: streams/runtimes/kafka/known_videos.py).
 
 The runtimes call one small function per fact: `video_status(status)`, `scene_emitted(n)`, `agent_busy(agent, s)`,
 `queue_depth(agent, n)`. A `Metrics` holds its own `CollectorRegistry`, so two apps in one process (two servers in a
@@ -22,7 +24,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 PREFIX = "scenestream"
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics", "agent_busy", "default", "queue_depth", "scene_emitted",
-           "start_http_server", "video_status"]
+           "start_http_server", "unknown_video", "video_status"]
 
 
 class Metrics:
@@ -36,6 +38,8 @@ class Metrics:
         self.busy = Counter(f"{PREFIX}_agent_busy_seconds", "Seconds each agent spent working", ["agent"],
                             registry=self.registry)
         self.queue = Gauge(f"{PREFIX}_queue_depth", "Records waiting for an agent", ["agent"], registry=self.registry)
+        self.unknown = Counter(f"{PREFIX}_unknown_video_records", "Records of a video nobody asked for, dead-lettered",
+                               ["topic"], registry=self.registry)
 
     # The runtime's API: cheap, thread-safe (prometheus_client locks each value), never raising on odd input.
 
@@ -52,6 +56,9 @@ class Metrics:
 
     def queue_depth(self, agent: str, n: int) -> None:
         self.queue.labels(agent=str(agent)).set(n)
+
+    def unknown_video(self, topic: str) -> None:
+        self.unknown.labels(topic=str(topic)).inc()
 
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format (serve it with CONTENT_TYPE_LATEST)."""
@@ -86,6 +93,10 @@ def agent_busy(agent: str, seconds: float) -> None:
 
 def queue_depth(agent: str, n: int) -> None:
     default().queue_depth(agent, n)
+
+
+def unknown_video(topic: str) -> None:
+    default().unknown_video(topic)
 
 
 def start_http_server(port: int, addr: str = "0.0.0.0", metrics: Metrics | None = None):

@@ -80,6 +80,12 @@ class JoinRunner:
             with joiner_partition(message.partition):
                 await w.dead_letter(name or message.topic, event.key, event.value, str(exc))
             return True
+        # A record of a video nobody asked for is dead-lettered (known_videos.py). A `failed` event is ingest's
+        # answer to a request it could not accept, so it names a video with no `accepted` event: it passes.
+        if not (isinstance(record, VideoEvent) and record.kind == "failed"):
+            with joiner_partition(message.partition):
+                if await w.unknown_video(name, event.key, event.value, record.video_id):
+                    return True
         key = record.video_id.encode()
         raw = self.table.get(key)
         v = decode_state(raw) if raw else VideoJoin(record.video_id, list(self.joiner.sources))

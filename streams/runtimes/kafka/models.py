@@ -24,8 +24,10 @@ from typing import Any
 import msgspec
 
 from scenestream.schemas import loads
+from scenestream.schemas.topics import SCENES
 from scenestream.streams.core import metrics, table
 from scenestream.streams.core.batch import batches, run_batch
+from scenestream.streams.runtimes.kafka.known_videos import video_of_key
 from scenestream.streams.runtimes.kafka.wiring import Wiring
 
 log = logging.getLogger(__name__)
@@ -89,15 +91,18 @@ class ModelRunner:
         self.batched = self.batch > 1
         self.seen: OrderedDict[str, None] = OrderedDict()
 
-    def _run(self, raws: list[bytes]) -> tuple[list, list]:
-        """Decode and process, in the executor thread. Returns (outputs, per input: (video_id, index) or the
-        reason it could not be read)."""
+    def _run(self, inputs: list[tuple[bytes, str]]) -> tuple[list, list]:
+        """Decode and process, in the executor thread, (payload, the video id its key names) pairs. Returns
+        (outputs, per input: (video_id, index) or the reason it could not be read)."""
         records, keys = [], []
-        for raw in raws:
+        for raw, key_video in inputs:
             try:
                 rec = loads(self.record_type, raw)
             except ValueError as exc:
                 keys.append(str(exc))
+                continue
+            if rec.video_id != key_video:  # the key was checked against the known videos, so the payload must agree
+                keys.append(f"bad_record: video_id {rec.video_id!r} differs from the key's {key_video!r}")
                 continue
             records.append(rec)
             keys.append((rec.video_id, rec.index))
@@ -159,10 +164,25 @@ class ModelRunner:
 
     async def handle(self, events: list, manual_acks: bool) -> None:
         loop = asyncio.get_running_loop()
+        # A record of a video nobody asked for is dead-lettered, never processed (known_videos.py). By its key:
+        # the payload is decoded in the executor, where _run checks that it names the same video.
+        wanted, videos = [], []
+        for e in events:
+            vid = video_of_key(e.key, scene_keyed=self.source == SCENES)
+            if await self.wiring.unknown_video(self.source, e.key, e.value, vid):
+                if manual_acks:
+                    e.ack()
+            else:
+                wanted.append(e)
+                videos.append(vid)
+        events = wanted
+        if not events:
+            return
         if self.proc.resumable:
             await self._resume_taken_over(events)
         t0 = time.perf_counter()
-        outputs, keys = await loop.run_in_executor(self.executor, self._run, [e.value for e in events])
+        outputs, keys = await loop.run_in_executor(self.executor, self._run,
+                                                   [(e.value, v) for e, v in zip(events, videos)])
         metrics.agent_busy(self.name, time.perf_counter() - t0)
         metrics.queue_depth(self.name, len(self.pending))
         for e, key in zip(events, keys):

@@ -12,6 +12,8 @@ from faust.types import TP
 
 from scenestream.schemas.topics import ERRORS
 from scenestream.schemas import DeadLetter, dumps
+from scenestream.streams.core import metrics
+from scenestream.streams.runtimes.kafka.known_videos import KnownVideos
 from scenestream.streams.runtimes.kafka.settings import KafkaSettings
 
 PAYLOAD_LIMIT = 2000  # characters of an unreadable message kept in its dead letter
@@ -47,6 +49,18 @@ class Wiring:
     settings: KafkaSettings
     topics: dict[str, Any] = field(default_factory=dict)
     table: Any = None  # the joiner's, when it runs here
+    known: Any = None  # KnownVideos, made on first use
+
+    async def unknown_video(self, source: str, key: bytes | None, raw: bytes | None, video_id: str) -> bool:
+        """True (and the record dead-lettered and counted) when no request was made for `video_id`: the caller
+        acknowledges the record and does nothing else with it."""
+        if self.known is None:
+            self.known = KnownVideos(self.settings)
+        if await self.known.known(video_id):
+            return False
+        metrics.unknown_video(source)
+        await self.dead_letter(source, key, raw, f"unknown_video: no request was made for video {video_id!r}")
+        return True
 
     def topic(self, name: str):
         if name not in self.topics:
