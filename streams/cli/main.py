@@ -143,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     from scenestream.streams.bench.command import add_commands as bench; bench(sub)  # noqa: E702 - bench: pipeline against the libraries
     from scenestream.streams.cli.outputs import add_commands as outputs; outputs(sub)  # noqa: E702 - export, index, search
     from scenestream.streams.cli.serve import add_commands as serve; serve(sub)  # noqa: E702 - report, serve
+    from scenestream.streams.cli.ask import add_commands as ask; ask(sub)  # noqa: E702 - ask
     return parser
 
 

@@ -305,16 +305,17 @@ class SceneIndex:
             row = self.db.execute("SELECT record FROM scenes WHERE key = ?", (f"{video_id}:{index}",)).fetchone()
         return orjson.loads(row[0]) if row else None
 
-    def _fts(self, query: str, n: int) -> list[tuple[int, str]]:
+    def _fts(self, query: str, n: int, video_id: str | None = None) -> list[tuple[int, str]]:
         q = fts_query(query)
         if q is None:
             return []
+        only = " AND rowid IN (SELECT id FROM scenes WHERE video_id = ?)" if video_id is not None else ""
         rows = self.db.execute(
-            "SELECT rowid, snippet(scenes_fts, -1, '[', ']', '…', 16) FROM scenes_fts WHERE scenes_fts MATCH ? "
-            "ORDER BY bm25(scenes_fts) LIMIT ?", (q, n)).fetchall()
+            "SELECT rowid, snippet(scenes_fts, -1, '[', ']', '…', 16) FROM scenes_fts WHERE scenes_fts MATCH ?"
+            f"{only} ORDER BY bm25(scenes_fts) LIMIT ?", (q, *([video_id] if only else []), n)).fetchall()
         return [(r[0], r[1]) for r in rows]
 
-    def _vector(self, query: str, n: int) -> list[tuple[int, str, float]]:
+    def _vector(self, query: str, n: int, video_id: str | None = None) -> list[tuple[int, str, float]]:
         if self._dim is None:  # another process (an indexer following Kafka) may have added the first vectors since
             with self._lock:
                 row = self.db.execute("SELECT value FROM meta WHERE key = 'dim'").fetchone()
@@ -322,25 +323,30 @@ class SceneIndex:
                 return []
             self._dim = int(row[0])
         vec = self._embed([query])[0]
+        # One video: sqlite-vec filters the nearest-neighbour search itself by rowid (its passages), so a video
+        # among many still gets its n nearest scenes, not what is left of the whole index's.
+        only = (" AND rowid IN (SELECT p.id FROM passages p JOIN scenes s ON s.id = p.scene WHERE s.video_id = ?)"
+                if video_id is not None else "")
         # Several passages per scene: ask for more than n so that n distinct scenes come back.
         rows = self.db.execute(
             "SELECT p.scene, p.text, v.distance FROM (SELECT rowid, distance FROM passage_vec "
-            "WHERE embedding MATCH ? AND k = ?) v JOIN passages p ON p.id = v.rowid ORDER BY v.distance",
-            (vec.tobytes(), min(4 * n, 4096))).fetchall()
+            f"WHERE embedding MATCH ? AND k = ?{only}) v JOIN passages p ON p.id = v.rowid ORDER BY v.distance",
+            (vec.tobytes(), min(4 * n, 4096), *([video_id] if only else []))).fetchall()
         best: dict[int, tuple[str, float]] = {}
         for scene, text, dist in rows:
             best.setdefault(scene, (text, dist))
         return [(s, t, d) for s, (t, d) in best.items()][:n]
 
-    def search(self, query: str, k: int = 10) -> list[dict]:
-        """The k best scenes for `query`: dicts with video_id, index, start, end, score (fused), snippet, caption,
-        key, and the rank each method gave (fts_rank, vector_rank; None where it did not find the scene)."""
+    def search(self, query: str, k: int = 10, video_id: str | None = None) -> list[dict]:
+        """The k best scenes for `query` (of one video, if `video_id`): dicts with video_id, index, start, end,
+        score (fused), snippet, caption, key, and the rank each method gave (fts_rank, vector_rank; None where it
+        did not find the scene)."""
         if not query.strip() or k < 1:
             return []
         depth = max(50, 5 * k)
         with self._lock:
-            lexical = self._fts(query, depth)
-        semantic = self._vector(query, depth)  # encoding the query needs no lock
+            lexical = self._fts(query, depth, video_id)
+        semantic = self._vector(query, depth, video_id)  # encoding the query needs no lock
         fused: dict[int, dict] = {}
         for rank, (sid, snip) in enumerate(lexical, 1):
             hit = fused.setdefault(sid, {"score": 0.0, "fts_rank": None, "vector_rank": None, "snippet": ""})

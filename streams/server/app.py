@@ -752,6 +752,7 @@ def create_app(settings: ServeSettings, metrics: Metrics | None = None):
             raise HTTPException(404, f"no such file in this server's runs: {video_id}/{path}"[:200])
         return FileResponse(real, headers={"Content-Security-Policy": REPORT_CSP})
 
+    from scenestream.streams.server.ask import router as ask; app.include_router(ask)  # noqa: E702 - /api/ask, /ask
     return app
 
 
