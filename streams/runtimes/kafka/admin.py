@@ -64,7 +64,7 @@ async def ensure_topics(settings: KafkaSettings, names: tuple[str, ...] | None =
             response = await client.create_topics(new, timeout_ms=int(timeout * 1000))
             for topic, code, *rest in response.topic_errors:
                 if code in AUTHORIZATION_FAILED:
-                    raise ConfigError(f"user {settings.sasl_username or 'ANONYMOUS'!r} may not create topic {topic} "
+                    raise ConfigError(f"user {settings.sasl_username or 'ANONYMOUS'!r} is not authorized to create topic {topic} "
                                       f"(no ACL allows it; error {code})")
                 if code not in (0, TOPIC_ALREADY_EXISTS):  # another process may have just made it
                     raise ConfigError(f"cannot create topic {topic}: error {code} {rest[0] if rest else ''}".strip())
