@@ -64,3 +64,32 @@ def bootstrap_reason(protocol: str) -> str:
         return f"{reason} (SCENESTREAM_SSL_CAFILE must be the CA that signed the broker's certificate)"
     return reason
 
+
+
+class _Leaving(logging.Filter):
+    """After a stop signal: the Kafka clients' records of the broker they cannot reach (hundreds a second while it
+    is gone) are the expected consequence of leaving, not news. What the user gets instead is one line from the
+    worker when it stops (worker.ReadyWorker)."""
+
+    NAMES = ("aiokafka", "faust", "mode")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.CRITICAL or not record.name.startswith(self.NAMES)
+
+
+_LEAVING = _Leaving()
+
+
+def leaving() -> None:
+    """Mute the Kafka clients (and faust's services) from now on, on every handler they reach; idempotent. A thread
+    that dies of the missing broker while the process leaves is not reported either (its traceback would be the
+    same news, in 30 lines)."""
+    import threading
+
+    handlers = list(logging.getLogger().handlers)
+    for name in (*LOGGERS, *_Leaving.NAMES):
+        handlers += logging.getLogger(name).handlers
+    for handler in handlers:
+        if _LEAVING not in handler.filters:
+            handler.addFilter(_LEAVING)
+    threading.excepthook = lambda args: None

@@ -64,6 +64,9 @@ class KafkaSettings:
     # large limit keeps a slow poll from costing a rebalance in the middle of a long video.
     max_poll_interval: float = 3600.0
     commit_interval: float = 1.0  # seconds; with exactly_once also the latency of captions becoming visible
+    # After SIGTERM/SIGINT: seconds work in flight has to finish and commit before the worker leaves regardless
+    # (a stop must not wait on a broker that is gone; what was not committed is redone by the next owner).
+    shutdown_grace: float = 20.0
     stream_buffer: int = 8  # records buffered per agent: bounds memory (an audio record is ~430 kB)
     # Authentication, passed through to every client.
     security_protocol: str | None = None  # None = derived: SASL_SSL / SASL_PLAINTEXT / SSL / PLAINTEXT
@@ -101,6 +104,8 @@ class KafkaSettings:
             raise ConfigError(f"SASL mechanism must be one of {', '.join(SASL_MECHANISMS)}")
         if bool(self.sasl_username) != bool(self.sasl_password):
             raise ConfigError("set both SCENESTREAM_SASL_USERNAME and SCENESTREAM_SASL_PASSWORD, or neither")
+        if not 0 < self.shutdown_grace <= 25:
+            raise ConfigError("shutdown_grace must be more than 0 and at most 25 s (a worker stops within 30 s)")
         if self.heartbeat_interval * 3 > self.session_timeout:
             raise ConfigError("heartbeat_interval must be at most a third of session_timeout")
         if not all(c.isalnum() or c in "._-" for c in self.prefix):

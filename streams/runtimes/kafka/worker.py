@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
+import threading
 from pathlib import Path
 
 import faust
@@ -11,6 +13,7 @@ import faust
 from scenestream.agents.errors import ConfigError
 from scenestream.streams.core import table
 from scenestream.streams.core.plan import RunPlan
+from scenestream.streams.runtimes.kafka import client_logs
 from scenestream.streams.runtimes.kafka.admin import cluster_id, ensure_topics
 from scenestream.streams.runtimes.kafka.settings import KafkaSettings
 
@@ -58,13 +61,39 @@ def joiner_sources(options: dict[str, str], running: list[str] = ()) -> list[str
 
 
 class ReadyWorker(faust.Worker):
-    """Prints one line on stdout once the app runs (after table recovery, when a joiner is here)."""
+    """Prints one line on stdout once the app runs (after table recovery, when a joiner is here), and leaves at most
+    `grace` seconds after SIGTERM or SIGINT.
+
+    faust's own stop commits offsets, flushes the producers and leaves the group; with the broker gone each of
+    those retries without end (a drained node with its cluster down never exits). So a stop signal also arms a
+    timer on its own thread: work in flight has `grace` seconds to finish and commit, then the process exits with
+    status 1 and one line, whatever the event loop is waiting for. Leaving then commits nothing: the joiner's open
+    transaction is aborted by the broker (or fenced by the next owner's producer, which has the same transactional
+    id), uncommitted inputs are read again by the partitions' next owner, and the joiner drops what it has already
+    used, so nothing is committed twice."""
 
     ready_line = "ready"
+    grace = 20.0
+    exit_status = 1  # a stop that had to give up waiting
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.spinner = None  # its cursor escapes would land in the stdout that scripts read
+        self._deadline: threading.Timer | None = None
+
+    def _schedule_shutdown(self, signal) -> None:
+        if self._deadline is None:
+            client_logs.leaving()
+            self._deadline = threading.Timer(self.grace, self._leave, args=(signal,))
+            self._deadline.daemon = True
+            self._deadline.start()
+        super()._schedule_shutdown(signal)
+
+    def _leave(self, signal) -> None:
+        print(f"scenestream worker: still stopping {self.grace:g} s after {getattr(signal, 'name', signal)} "
+              "(broker unreachable?); leaving without a final commit, uncommitted work goes to the partitions' "
+              "next owner", file=sys.stderr, flush=True)
+        os._exit(self.exit_status)  # from this thread: the event loop may be stuck in a retry
 
     async def on_startup_finished(self) -> None:
         await super().on_startup_finished()
@@ -78,6 +107,7 @@ def run_worker(settings: KafkaSettings, agents: list[str], plan: RunPlan, loglev
     ingest = plan.ingest() if "ingest" in agents else None
     sources = joiner_sources(plan.of("joiner"), agents) if "joiner" in agents else []
 
+    client_logs.install()  # aiokafka's expected retries while topics and the group come up are not errors
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(ensure_topics(settings))
@@ -93,6 +123,7 @@ def run_worker(settings: KafkaSettings, agents: list[str], plan: RunPlan, loglev
     try:
         wiring = build_app(settings, agents, processors, joiner_sources=sources, ingest=ingest)
         worker = ReadyWorker(wiring.app, loop=loop, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+        worker.grace = settings.shutdown_grace
         worker.ready_line = (f"scenestream worker ready: group={wiring.app.conf.id} agents={','.join(agents)} "
                              f"broker={settings.broker} guarantee={settings.guarantee}"
                              + (f" joiner.sources={','.join(sources) or 'none'}" if "joiner" in agents else ""))
