@@ -32,7 +32,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     plan = RunPlan.resolve(table.parse_agents(args.agents), args.option)
     source = live.decide(args.source, args.live)  # by flag or scheme; an HTTP source is probed once models load
     plan = plan.for_live(bool(source.live))  # a live source: latency defaults under the user's own options
-    pipeline = EmbeddedPipeline(plan.ingest(), plan.build(), queue_size=args.queue_size)
+    pipeline = EmbeddedPipeline(plan.ingest(), plan.build(), queue_size=args.queue_size, chapters=plan.chapters())
     view = ProgressView(Path(args.source).name or args.source, enabled=None if not args.quiet else False)
     folder, result = None, None
     try:

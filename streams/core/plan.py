@@ -6,6 +6,7 @@ so an option means the same in each and is checked the same way, before any mode
     agents = plan.build()                       # name -> Agent, nothing loaded yet
     request = plan.request(uri, video_id)       # ingest's options travel with the request
     plan.fit(agents, live=True)                 # a live source: the latency profile, agents rebuilt where it differs
+    plan.chapters()                             # `-o chapters.KEY=V`: the chapters-and-summary stage, or None when off
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from scenestream.agents.options import parse_pairs
 from scenestream.schemas import VideoRequest
 from scenestream.streams.core import table
 from scenestream.streams.core.live import LATENCY, with_latency_defaults
+from scenestream.streams.video.settings import SECTION as CHAPTERS, ChapterSettings
 
 
 @dataclass
@@ -37,9 +39,10 @@ class RunPlan:
         names = list(dict.fromkeys(agents))
         for n in names:
             table.spec(n)
-        roles = tuple(roles)
+        roles = (*roles, CHAPTERS)  # every runtime runs the chapters stage on its captions (streams/video)
         options = parse_pairs(pairs, ["ingest", *table.names(), *roles], default_agent=bare)
         check_ingest(options.get("ingest", {}))
+        ChapterSettings.of(options.get(CHAPTERS))
         for name in set(options) - {"ingest", *roles}:
             table.build(name, options[name])  # builders check options without loading anything (run or not)
         return cls(names, options, base=options)
@@ -52,6 +55,11 @@ class RunPlan:
 
     def of(self, name: str) -> dict[str, str]:
         return dict(self.options.get(name, {}))
+
+    def chapters(self) -> ChapterSettings | None:
+        """The settings of the chapters-and-summary stage, or None with `-o chapters.enabled=false`."""
+        settings = ChapterSettings.of(self.options.get(CHAPTERS))
+        return settings if settings.enabled else None
 
     def build(self) -> dict[str, Agent]:
         """The model agents, built (not set up: `setup()` loads the models)."""

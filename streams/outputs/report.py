@@ -39,6 +39,8 @@ class _Video:
     video_id: str
     ordinal: int
     cards: dict[int, dict] = field(default_factory=dict)  # index -> the scene's card, without its picture
+    chapters: dict[int, dict] = field(default_factory=dict)  # index -> schemas.Chapter's object (a few per hour)
+    overview: str = ""  # the video's summary (schemas.VideoSummary.summary)
 
 
 def _environment():
@@ -109,6 +111,24 @@ def _card(rec: dict, anchor: str) -> dict:
     }
 
 
+def _clock(t: float) -> str:
+    s = max(0, int(t))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
+
+
+def _chapters(video: _Video) -> list[dict]:
+    """The chapters with their times, each linking to the card of its first scene."""
+    out = []
+    for i, ch in sorted(video.chapters.items()):
+        scenes = ch.get("scenes") or []
+        first = int(scenes[0]) if scenes else min((k for k, c in video.cards.items()
+                                                   if c["end"] > float(ch["start"])), default=0)
+        out.append({"index": i, "title": str(ch.get("title") or f"Chapter {i + 1}"), "start": float(ch["start"]),
+                    "clock": _clock(float(ch["start"])), "span": _span(float(ch["start"]), float(ch["end"])),
+                    "anchor": f"v{video.ordinal}-s{first}"})
+    return out
+
+
 def _cards(video: _Video, uri: str, thumbnails: bool, width: int) -> Iterator[dict]:
     frames = VideoFrames(uri, width) if thumbnails and uri else None
     try:
@@ -130,6 +150,8 @@ def _view(video: _Video, summary: dict | None, thumbnails: bool, width: int) -> 
     name = uri.rstrip("/").rsplit("/", 1)[-1] if uri else video.video_id
     return {"video_id": video.video_id, "name": name, "uri": uri or "(not in summary.json)",
             "duration": duration, "summary": summary, "scenes": scenes, "timings": _timings(summary, duration),
+            "chapters": _chapters(video),
+            "overview": video.overview or str((summary or {}).get("summary") or ""),
             "cards": _cards(video, uri, thumbnails, width)}
 
 
@@ -142,13 +164,29 @@ class Report:
     def take(self, rec: dict, where: str = "") -> None:
         try:
             vid, index = str(rec["video_id"]), int(rec["index"])
-            video = self.videos.get(vid)
-            if video is None:
-                video = self.videos[vid] = _Video(vid, len(self.videos))
+            video = self._video(vid)
             video.cards[index] = _card(rec, f"v{video.ordinal}-s{index}")
         except (KeyError, TypeError, ValueError) as exc:
             print(f"scenestream: {where or 'report'}: not a scene record, left out of the report ({exc!r})",
                   file=sys.stderr)
+
+    def _video(self, vid: str) -> _Video:
+        video = self.videos.get(vid)
+        if video is None:
+            video = self.videos[vid] = _Video(vid, len(self.videos))
+        return video
+
+    def take_whole(self, topic: str, rec: dict) -> None:
+        """A chapter or a video's summary (topics `chapters`, `summaries`)."""
+        from scenestream.schemas.topics import CHAPTERS, SUMMARIES
+
+        try:
+            if topic == CHAPTERS:
+                self._video(str(rec["video_id"])).chapters[int(rec["index"])] = rec
+            elif topic == SUMMARIES:
+                self._video(str(rec["video_id"])).overview = str(rec.get("summary") or "")
+        except (KeyError, TypeError, ValueError) as exc:
+            print(f"scenestream: report: not a {topic} record, left out ({exc!r})", file=sys.stderr)
 
     def write(self, target: str | Path, summaries: dict[str, dict], source: str, thumbnails: bool = True,
               width: int = WIDTH) -> Path:
@@ -183,6 +221,13 @@ def write_report(run_dir: str | Path, target: str | Path | None = None, thumbnai
     report = Report()
     for rec in read_jsonl(captions_path(run_dir)):
         report.take(rec)
+    from scenestream.schemas.topics import CHAPTERS
+    from scenestream.streams.outputs import chapters
+
+    only = list(report.videos)
+    for ch in chapters.read(run_dir):  # chapters.json holds no video id: a run folder is one video's
+        if len(only) == 1:
+            report.take_whole(CHAPTERS, {**ch, "video_id": only[0]})
     return report.write(Path(target) if target else run_dir / REPORT_FILE, _summaries(run_dir),
                         str(run_dir / CAPTIONS_FILE), thumbnails, width)
 

@@ -9,6 +9,8 @@ The run folder is one sink, `RunFolder`, used by `scenestream run` and by serve 
     DIR/captions.vtt     subtitles (speech, sounds, on-screen text), at close
     DIR/captions.srt
     DIR/report.html      the page (streams/outputs/report.py), at close
+    DIR/chapters.json    the video's chapters (streams/outputs/chapters.py: also .vtt and .txt), at close; the
+                         summary of the video is the field `summary` of summary.json
 
 Nothing is read back from disk: subtitles keep their cues and the report its cards (no words, no whole records)
 as the records pass. An output that fails at close is one line on stderr; the others and the records stand.
@@ -21,7 +23,8 @@ from typing import IO, Callable, Iterable
 
 import orjson
 
-from scenestream.streams.outputs import bulk, subtitles
+from scenestream.schemas.topics import CHAPTERS, SUMMARIES
+from scenestream.streams.outputs import bulk, chapters as chapter_files, subtitles
 from scenestream.streams.outputs.report import REPORT_FILE, SUMMARY_FILE, Report, summaries_of
 from scenestream.streams.outputs.sources import CAPTIONS_FILE
 
@@ -29,6 +32,10 @@ from scenestream.streams.outputs.sources import CAPTIONS_FILE
 class Sink:
     def take(self, record: dict) -> None:
         """One final scene record."""
+
+    def take_whole(self, topic: str, record: dict) -> None:
+        """A record about a video as a whole (topic `chapters` or `summaries`, streams/video/stage.py), as the
+        topic holds it; sinks that have no use for them ignore them."""
 
     def close(self, summary: dict | None = None) -> list[Path]:
         """The end of the records; returns the files written (if any)."""
@@ -53,13 +60,18 @@ class Collect(Sink):
 
 
 class Each(Sink):
-    """Calls `fn(record)` for each record: a progress bar, a live page."""
+    """Calls `fn(record)` for each record: a progress bar, a live page; and `whole(topic, record)` for each
+    chapter and summary, if given."""
 
-    def __init__(self, fn: Callable[[dict], None]):
-        self.fn = fn
+    def __init__(self, fn: Callable[[dict], None], whole: Callable[[str, dict], None] | None = None):
+        self.fn, self.whole = fn, whole
 
     def take(self, record: dict) -> None:
         self.fn(record)
+
+    def take_whole(self, topic: str, record: dict) -> None:
+        if self.whole is not None:
+            self.whole(topic, record)
 
 
 class CaptionsFile(Sink):
@@ -101,6 +113,9 @@ class ReportFile(Sink):
     def take(self, record: dict) -> None:
         self.report.take(record)
 
+    def take_whole(self, topic: str, record: dict) -> None:
+        self.report.take_whole(topic, record)
+
     def close(self, summary: dict | None = None) -> list[Path]:
         written = _guarded(self.path, lambda p: self.report.write(p, summaries_of(summary), self.source,
                                                                   self.thumbnails))
@@ -132,21 +147,45 @@ class RunFolder(Sink):
         self.captions = CaptionsFile(self.dir / CAPTIONS_FILE)
         self.made: list[Sink] = [SubtitleFiles(self.dir / "captions"),
                                  ReportFile(self.dir / REPORT_FILE, str(self.captions.path), thumbnails)]
+        self.chapters: list[dict] = []  # a few per video hour: kept whole until close
+        self.summaries: dict[str, dict] = {}
 
     def take(self, record: dict) -> None:
         self.captions.take(record)
         for sink in self.made:
             sink.take(record)
 
+    def take_whole(self, topic: str, record: dict) -> None:
+        if topic == CHAPTERS:
+            self.chapters.append(record)
+        elif topic == SUMMARIES:
+            self.summaries[str(record.get("video_id"))] = record
+        for sink in self.made:
+            sink.take_whole(topic, record)
+
     def close(self, summary: dict | None = None) -> list[Path]:
         written = self.captions.close()
+        if self.chapters:
+            written += _guarded_all(lambda: chapter_files.write(self.dir, self.chapters), self.dir / "chapters.*")
         if summary is not None:
+            made = self.summaries.get(str(summary.get("video_id")))
+            if made is not None:
+                summary = {**summary, "summary": made.get("summary", ""), "summary_method": made.get("method", ""),
+                           "chapters": made.get("chapters", 0)}
             path = self.dir / SUMMARY_FILE
             path.write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2) + b"\n")
             written.append(path)
         for sink in self.made:
             written += sink.close(summary)
         return written
+
+
+def _guarded_all(write: Callable[[], list[Path]], what: Path) -> list[Path]:
+    try:
+        return write()
+    except Exception as exc:  # noqa: BLE001 - an output is extra; the run's records stand
+        print(f"scenestream: {what}: not written ({type(exc).__name__}: {exc})", file=sys.stderr)
+        return []
 
 
 def _guarded(path: Path, write: Callable[[Path], Path]) -> Path | None:

@@ -3,11 +3,14 @@
 Ingest decodes in its own thread and blocks when a downstream queue is full, so a slow stage slows decoding instead
 of letting records pile up: memory is bounded by the queue sizes. Each model agent runs in its own single-thread
 executor (its model is never called concurrently, and stages overlap), and the joiner runs on the event loop.
+The chapters-and-summary stage (streams/video/stage.py, unless `chapters` is None) reads the joiner's records in
+its own single-thread executor and hands chapters and summaries to the sinks' `take_whole`.
 """
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -73,13 +76,17 @@ class EmbeddedPipeline:
     """Runs one video at a time through `ingest` and the model agents in `processors` (name -> Agent, names
     from the agent table)."""
 
-    def __init__(self, ingest: SourceAgent, processors: dict[str, Agent], queue_size: int = 8, metrics: Any = None):
+    def __init__(self, ingest: SourceAgent, processors: dict[str, Agent], queue_size: int = 8, metrics: Any = None,
+                 chapters: Any = None):
         self.ingest = ingest
+        self.chapters = chapters  # ChapterSettings (streams/video/settings.py), or None: no chapters, no summary
+        self._wholes = None  # the stage, made on the first run (its model loads on the first scene)
         self.processors = processors
         self.specs = {name: table.spec(name) for name in processors}
         self.queue_size = queue_size
         self.metrics = metrics or _NoMetrics()
         self._executors = {name: concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=name) for name in processors}
+        self._executors["chapters"] = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="chapters")
         # Frames need no JPEG when every agent reading them is here and takes decoded pictures.
         readers = [p for n, p in processors.items() if self.specs[n].input_topic == "frames"]
         if readers and all(p.accepts_pixels for p in readers):
@@ -100,6 +107,13 @@ class EmbeddedPipeline:
         """Each final SceneCaption goes to every sink (as the JSON object the captions topic carries); the caller
         closes the sinks."""
         return asyncio.run(self.run_async(request, sinks, on_event))
+
+    def wholes(self):
+        if self._wholes is None and self.chapters is not None and self.chapters.enabled:
+            from scenestream.streams.video.stage import VideoWholes
+
+            self._wholes = VideoWholes(self.chapters)
+        return self._wholes
 
     async def run_async(self, request: VideoRequest, sinks: Sequence[Sink],
                         on_event: Callable[[VideoEvent], None] | None = None) -> RunResult:
@@ -125,6 +139,8 @@ class _Run:
                           for topic in table.INGEST_TOPICS}
         self.to_joiner: asyncio.Queue = asyncio.Queue(pipeline.queue_size * 4)
         self.stop = threading.Event()
+        self.wholes = pipeline.wholes()
+        self.chapter_busy = 0.0
 
     async def execute(self) -> RunResult:
         started = time.perf_counter()
@@ -223,6 +239,25 @@ class _Run:
         elif isinstance(record, VlmCaption) and not record.error:
             self.result.caption_seconds += record.latency
 
+    async def _whole(self, fn: Callable, *args: Any) -> None:
+        """Run the chapters stage on one input (embedding: in its thread) and hand what closed to the sinks."""
+        from scenestream.streams.video.stage import topic_of
+
+        t0 = time.perf_counter()
+        try:
+            made = await self.loop.run_in_executor(self.p._executors["chapters"], fn, *args)
+        except Exception as exc:  # noqa: BLE001 - chapters are extra: the scenes stand, the video goes on
+            print(f"scenestream: chapters of {self.request.video_id}: {type(exc).__name__}: {exc}; none made",
+                  file=sys.stderr)
+            self.wholes = None
+            return
+        finally:
+            self.chapter_busy += time.perf_counter() - t0
+        for whole in made:
+            record = orjson.loads(dumps(whole))
+            for sink in self.sinks:
+                sink.take_whole(topic_of(whole), record)
+
     async def _joiner(self) -> None:
         ends, busy = 0, 0.0
         while ends < len(self.p.processors) + 1:
@@ -242,6 +277,14 @@ class _Run:
                     record = orjson.loads(dumps(out))  # the record as a file and the captions topic hold it
                     for sink in self.sinks:
                         sink.take(record)
+                    if self.wholes is not None:
+                        await self._whole(self.wholes.take, record)
                 else:
                     self.on_event(out)
+                    if self.wholes is not None and out.kind in ("done", "failed"):
+                        await self._whole(self.wholes.end, out.video_id)
+        if self.wholes is not None:
+            await self._whole(self.wholes.end_all)
         self.result.busy_seconds["joiner"] = busy
+        if self.p.chapters is not None and self.p.chapters.enabled:
+            self.result.busy_seconds["chapters"] = self.chapter_busy

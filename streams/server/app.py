@@ -133,6 +133,7 @@ class _Video:
     report: str | None = None
     scenes: dict[int, dict] = field(default_factory=dict)  # index -> the scene event
     events: list[dict] = field(default_factory=list)  # lifecycle events, in order
+    wholes: dict[str, dict] = field(default_factory=dict)  # chapter and summary events by record key
 
     def view(self) -> dict:
         return {"video_id": self.video_id, "uri": self.uri, "status": self.status, "duration": self.duration,
@@ -210,6 +211,17 @@ class Hub:
             self._publish(event)
         return True
 
+    def publish_whole(self, topic: str, record: dict) -> None:
+        """A chapter or the video's summary (streams/video/stage.py): a `chapter` / `summary` event."""
+        from scenestream.schemas.topics import CHAPTERS
+
+        vid, chapter = str(record["video_id"]), topic == CHAPTERS
+        event = {"type": "chapter" if chapter else "summary", "video_id": vid, "record": record}
+        with self.lock:
+            video = self.videos.get(vid) or self._new(vid, "")
+            video.wholes[f"c{int(record['index']):06d}" if chapter else "s"] = event
+            self._publish(event)
+
     def publish_video(self, video_id: str, kind: str, **fields: Any) -> None:
         event = {"type": "video", "video_id": video_id, "kind": kind, "time": time.time(),
                  **{k: v for k, v in fields.items() if v is not None}}
@@ -245,6 +257,7 @@ class Hub:
                     final = [e for e in v.events if e["kind"] in FINAL]
                     replay += [e for e in v.events if e["kind"] not in FINAL]
                     replay += [v.scenes[i] for i in sorted(v.scenes)]
+                    replay += [v.wholes[k] for k in sorted(v.wholes)]
                     replay += final  # a page replaying a finished video sees its scenes, then `done`
             self.subscribers[q] = video_id
         return q, replay
@@ -408,7 +421,8 @@ class EmbeddedRunner(Runner):
         from scenestream.streams.runtimes.embedded import EmbeddedPipeline
 
         self.tap = _TapIngest(self.plan.ingest(), self.s.thumb_width)
-        pipeline = EmbeddedPipeline(self.tap, self.plan.build(), queue_size=self.s.queue_size, metrics=self.metrics)
+        pipeline = EmbeddedPipeline(self.tap, self.plan.build(), queue_size=self.s.queue_size, metrics=self.metrics,
+                                    chapters=self.plan.chapters())
         pipeline.setup()
         return pipeline
 
@@ -450,7 +464,8 @@ class EmbeddedRunner(Runner):
         folder = RunFolder(out)
         result = None
         try:
-            result = self.pipeline.run(request, [folder, Each(to_page), self.indexer], on_event)
+            result = self.pipeline.run(request, [folder, Each(to_page, whole=self.hub.publish_whole), self.indexer],
+                                       on_event)
         finally:
             folder.close({**result.summary(), "live": self.plan.live} if result else None)
         for key in [k for k in self.tap.pictures if k[0] == video_id]:

@@ -16,9 +16,10 @@ from scenestream.streams.runtimes.kafka.wiring import App, Wiring
 
 
 def build_app(settings: KafkaSettings, agents: list[str], processors: dict[str, Any], *,
-              joiner_sources: list[str] | None = None, ingest=None) -> Wiring:
+              joiner_sources: list[str] | None = None, ingest=None, chapters=None) -> Wiring:
     """A faust app running `agents` (ingest, any agent of the table, joiner). `processors` are
-    the set-up model agents by name; `ingest` the IngestAgent when ingest runs here."""
+    the set-up model agents by name; `ingest` the IngestAgent when ingest runs here; `chapters` the
+    ChapterSettings of the chapters-and-summary stage the joiner runs (None: none)."""
     group = settings.group_for(agents)
     credentials, ssl_context = settings.faust_credentials()
     eos = settings.guarantee == "exactly_once"
@@ -67,7 +68,7 @@ def build_app(settings: KafkaSettings, agents: list[str], processors: dict[str, 
     for name, proc in processors.items():
         register_model_agent(wiring, name, proc)
     if "joiner" in agents:
-        register_joiner(wiring, joiner_sources or [])
+        register_joiner(wiring, joiner_sources or [], chapters)
         if eos:
             app.joiner_topics = frozenset(settings.topic(n) for n in joiner_inputs())
             app.changelog_topics = frozenset({wiring.table.changelog_topic.get_topic_name()})

@@ -7,17 +7,27 @@ exactly_once those three writes and the input offset commit together (transactio
 scene nor emits one twice. A finished video leaves only a tombstone (its next index and `done`) so a replay of its
 inputs after a crash is recognised and emits nothing.
 
+Chapters and summaries (streams/video/stage.py) are made here, from the captions as the joiner releases them: the
+joiner owns each video's partition and releases its scenes in order, so no reordering is needed. They go to
+`chapters` (keyed `video_id:index`) and `summaries` (keyed by video id) inside the same transaction as the
+captions. Their state (a few dozen scene vectors and a text sample per video in progress) is in memory, not in
+the table: a video whose partition moves to another worker mid-stream gets its chapters from the new owner
+starting where it took over, numbered from 0 again (the last records of a key win).
+
 Table values are zlib-compressed JSON: a long scene keeps its detector windows until it is emitted, and every state
 write is a changelog message that has to stay well under the message size limit.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import zlib
 
+import orjson
+
 from scenestream.schemas.topics import CAPTIONS, VIDEO_EVENTS
-from scenestream.schemas import Scene, SceneCaption, VideoEvent, loads
+from scenestream.schemas import Scene, SceneCaption, VideoEvent, dumps, loads
 from scenestream.streams.core import metrics, table
 from scenestream.streams.core.joiner import Joiner, VideoJoin
 from scenestream.streams.runtimes.kafka.wiring import Wiring
@@ -44,9 +54,14 @@ def decode_state(raw: bytes) -> VideoJoin:
 
 
 class JoinRunner:
-    def __init__(self, wiring: Wiring, sources: list[str]):
+    def __init__(self, wiring: Wiring, sources: list[str], chapters=None):
         self.wiring = wiring
         self.joiner = Joiner(sources)
+        self.wholes = None  # the chapters-and-summary stage, unless -o chapters.enabled=false
+        if chapters is not None and chapters.enabled:
+            from scenestream.streams.video.stage import VideoWholes
+
+            self.wholes = VideoWholes(chapters)
         s = wiring.settings
         self.short = {s.topic(n): n for n in joiner_inputs()}
         self.record_of = records_of()
@@ -99,17 +114,37 @@ class JoinRunner:
                     out.emitted_at = time.time()
                     await w.send(CAPTIONS, out.key, out)
                     metrics.scene_emitted()
+                    await self._wholes(self.wholes.take if self.wholes else None, orjson.loads(dumps(out)))
                 else:
                     out.time = out.time or time.time()
                     await w.send(VIDEO_EVENTS, out.video_id, out)
                     metrics.video_status(out.kind)
+                    if out.kind in ("done", "failed"):
+                        await self._wholes(self.wholes.end if self.wholes else None, out.video_id)
         if isinstance(record, VideoEvent) and record.kind == "failed":
             metrics.video_status("failed")
         return True
 
 
-def register_joiner(wiring: Wiring, sources: list[str]) -> JoinRunner:
-    runner = JoinRunner(wiring, sources)
+    async def _wholes(self, fn, arg) -> None:
+        """The chapters stage on one released record (its embedding in a thread: the loop keeps heart-beating),
+        and what closed sent (inside the caller's transaction)."""
+        if fn is None:
+            return
+        from scenestream.streams.video.stage import key_of, topic_of
+
+        try:
+            made = await asyncio.to_thread(fn, arg)
+        except Exception:  # noqa: BLE001 - chapters are extra: the captions stand
+            log.exception("joiner: chapters stage failed; chapters off in this worker")
+            self.wholes = None
+            return
+        for whole in made:
+            await self.wiring.send(topic_of(whole), key_of(whole), whole)
+
+
+def register_joiner(wiring: Wiring, sources: list[str], chapters=None) -> JoinRunner:
+    runner = JoinRunner(wiring, sources, chapters)
     wiring.table = runner.table
     s = wiring.settings
     topic = wiring.app.topic(*[s.topic(n) for n in joiner_inputs()], key_serializer="raw", value_serializer="raw",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from scenestream.agents.errors import ConfigError
 from scenestream.agents.options import convert
-from scenestream.schemas.topics import CAPTIONS, ERRORS, SCENES, VIDEO_EVENTS, VIDEOS
+from scenestream.schemas.topics import CAPTIONS, CHAPTERS, ERRORS, SCENES, SUMMARIES, VIDEO_EVENTS, VIDEOS
 from scenestream.streams.core import table
 
 # Topic names without the prefix, derived from the agent table. `scene-bounds` is internal: Scenes without their
@@ -28,7 +28,7 @@ def joiner_inputs() -> tuple[str, ...]:
 
 def all_topics() -> tuple[str, ...]:
     return (VIDEOS, *MEDIA_TOPICS, SCENE_BOUNDS, *(table.spec(n).output_topic for n in table.names()),
-            CAPTIONS, VIDEO_EVENTS, ERRORS)
+            CAPTIONS, VIDEO_EVENTS, ERRORS, CHAPTERS, SUMMARIES)
 
 
 GUARANTEES = ("exactly_once", "at_least_once")

@@ -121,7 +121,8 @@ def run_worker(settings: KafkaSettings, agents: list[str], plan: RunPlan, loglev
     for proc in processors.values():  # models load once, before the worker joins the group
         proc.setup()
     try:
-        wiring = build_app(settings, agents, processors, joiner_sources=sources, ingest=ingest)
+        wiring = build_app(settings, agents, processors, joiner_sources=sources, ingest=ingest,
+                           chapters=plan.chapters())
         worker = ReadyWorker(wiring.app, loop=loop, loglevel=loglevel, quiet=True, redirect_stdouts=False)
         worker.grace = settings.shutdown_grace
         worker.ready_line = (f"scenestream worker ready: group={wiring.app.conf.id} agents={','.join(agents)} "

@@ -1,0 +1,85 @@
+"""The chapters-and-summary stage: what every runtime runs on the joined caption stream.
+
+`VideoWholes.take(record)` for each final scene record (the captions topic's JSON object), of any number of
+videos interleaved, in scene order within each video -> the Chapter and VideoSummary records that closed. A video
+has a ChapterMaker and a Summarizer while its scenes pass; they are dropped when its last record passes
+(`last: true`), or on `end(video_id)` when its stream stops without one (a failed or interrupted video), so a
+stage that runs for months holds only the videos in progress. The embedded runtime calls it from its joiner task,
+the Kafka runtime from its joiner (streams/runtimes/kafka/join.py): the same code, the same records.
+
+The MiniLM model loads on the first record (one per process, shared with the search index)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from scenestream.schemas import Chapter, VideoSummary
+from scenestream.streams.video.chapters import ChapterMaker, Embedder, Titler
+from scenestream.streams.video.settings import ChapterSettings
+from scenestream.streams.video.summary import Summarizer
+
+Whole = Union[Chapter, VideoSummary]
+
+
+@dataclass
+class _Video:
+    maker: ChapterMaker
+    summarizer: Summarizer
+
+
+class VideoWholes:
+    def __init__(self, settings: ChapterSettings, embedder: Embedder | None = None):
+        self.s = settings
+        self._embedder = embedder
+        self._client = None
+        self.videos: dict[str, _Video] = {}
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = Embedder(self.s.model)
+        return self._embedder
+
+    def _video(self, video_id: str) -> _Video:
+        v = self.videos.get(video_id)
+        if v is None:
+            if self._client is None:
+                self._client = self.s.client()
+            summarizer = Summarizer(video_id, self.s, self.embedder, self._client)
+            maker = ChapterMaker(video_id, self.s, self.embedder, Titler(self.embedder, self.s, self._client),
+                                 on_close=summarizer.take)
+            v = self.videos[video_id] = _Video(maker, summarizer)
+        return v
+
+    def take(self, record: dict) -> list[Whole]:
+        """One final scene record -> the chapters it closed (and, on the video's last, the rest and the summary)."""
+        vid = str(record["video_id"])
+        out: list[Whole] = list(self._video(vid).maker.take(record))
+        if record.get("last"):
+            out += self.end(vid)
+        return out
+
+    def end(self, video_id: str) -> list[Whole]:
+        """The video's stream is over: its open chapter closes, its summary is made, its state is dropped."""
+        v = self.videos.pop(video_id, None)
+        if v is None:
+            return []
+        chapters = v.maker.finish()
+        return [*chapters, v.summarizer.finish()]
+
+    def end_all(self) -> list[Whole]:
+        return [w for vid in list(self.videos) for w in self.end(vid)]
+
+
+def topic_of(whole: Whole) -> str:
+    from scenestream.schemas.topics import CHAPTERS, SUMMARIES
+
+    return CHAPTERS if isinstance(whole, Chapter) else SUMMARIES
+
+
+def key_of(whole: Whole) -> str:
+    """chapters: `video_id:index`; summaries: the video id."""
+    return whole.key if isinstance(whole, Chapter) else whole.video_id
+
+
+__all__ = ["VideoWholes", "Whole", "key_of", "topic_of"]
