@@ -7,9 +7,9 @@ import pytest
 
 from scenestream import schemas
 from scenestream.schemas import (
-    AudioChunk, AudioEvent, AudioTags, DeadLetter, Detections, Frame, FrameBatch, Keyframe, Scene, SceneCaption,
+    AudioChunk, AudioEvent, AudioTags, Chapter, DeadLetter, Detections, Frame, FrameBatch, Keyframe, Scene, SceneCaption,
     SceneText, Segment, SpeakerTurn, SpeakerTurns, TextLine, TrackObservation, TrackSummary, Transcript, TranscriptPart,
-    Translation, VideoEvent, VideoRequest, VlmCaption, Word,
+    Translation, VideoEvent, VideoRequest, VideoSummary, VlmCaption, Word,
 )
 from scenestream.schemas.jsonschema import JSON_DIR, render_all
 
@@ -31,6 +31,8 @@ SAMPLES = {
                                   state={"S1": [0.1, 0.2], "S2": [0.3, 0.4]}),
     "scene-text": SceneText("v1", 2, 1.2, 3.04, "rapidocr", [TextLine("OPEN", 0.97, [0.1, 0.1, 0.5, 0.2], 1.2, 2.1, 2)]),
     "video-events": VideoEvent("v1", "failed", 2.0, "x.mp4", code="not_found", message="no such file: x.mp4"),
+    "chapters": Chapter("v1", 0, 0.0, 62.5, title="Kneading the dough", scenes=[0, 7], titled_by="keyphrases"),
+    "summaries": VideoSummary("v1", "A baker kneads dough and bakes bread.", "extractive", chapters=3, duration=180.0),
     "errors": DeadLetter("videos", "not valid JSON", "{oops"),
 }
 
