@@ -73,15 +73,20 @@ def write(folder: str | Path, chapters: list[dict]) -> list[Path]:
     return out
 
 
-def read(folder: str | Path) -> list[dict]:
-    """DIR/chapters.json, or [] where there is none."""
+def read(folder: str | Path, warn=None) -> list[dict]:
+    """DIR/chapters.json (a list of chapters; {"chapters": [...]} is accepted too), or [] where there is none or it
+    cannot be read; `warn(message)`, when given, hears why an existing file was not read."""
     path = Path(folder) / CHAPTERS_JSON
     if not path.is_file():
         return []
     try:
         data = orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError:
+    except (OSError, orjson.JSONDecodeError) as exc:
+        if warn is not None:
+            warn(f"{path}: not readable ({exc})")
         return []
+    if isinstance(data, dict):
+        data = data.get("chapters", [])
     return [c for c in data if isinstance(c, dict)] if isinstance(data, list) else []
 
 

@@ -396,24 +396,15 @@ class SearchSink(Sink):
 
 
 def read_chapters(source: str | Path) -> list[dict]:
-    """DIR/chapters.json of a run folder (a list of chapters), or [] where there is none or it cannot be read."""
+    """The chapters of a run folder (DIR, or DIR/captions.jsonl named as a file), or [] where it made none."""
+    from scenestream.streams.outputs import chapters
+
     path = Path(source).expanduser()
-    if path.is_dir():
-        path = path / "chapters.json"
-    elif path.name == "captions.jsonl":  # a run folder's captions, named as a file
-        path = path.with_name("chapters.json")
-    else:
+    if path.is_file() and path.name == "captions.jsonl":
+        path = path.parent
+    if not path.is_dir():
         return []
-    if not path.is_file():
-        return []
-    try:
-        chapters = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        _stderr(f"{path}: not readable, scenes indexed without chapters ({exc})")
-        return []
-    if isinstance(chapters, dict):  # {"chapters": [...]} is accepted too
-        chapters = chapters.get("chapters", [])
-    return [c for c in chapters if isinstance(c, dict)] if isinstance(chapters, list) else []
+    return chapters.read(path, warn=lambda m: _stderr(f"{m}, scenes indexed without chapters"))
 
 
 __all__ = ["DEFAULT_DEAD_LETTER", "SearchIndex", "SearchSettings", "SearchSink", "SearchUnavailable", "Written",

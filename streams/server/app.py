@@ -32,7 +32,6 @@ import asyncio
 import collections
 import os
 import queue
-import re
 import secrets
 import sys
 import threading
@@ -56,33 +55,16 @@ from scenestream.agents.errors import ConfigError, InputError
 from scenestream.streams.core.metrics import CONTENT_TYPE_LATEST, Metrics
 from scenestream.streams.outputs.thumbnails import WIDTH, VideoFrames, data_uri, scene_time, shrink
 from scenestream.streams.core.video_ids import video_id as make_video_id
+from scenestream.streams.server.ask import router as ask_router
 from scenestream.streams.server.guard import MAX_BODY, Guard
+from scenestream.streams.server.pages import MARKER, REPORT_CSP, VIDEO_ID, own_run, page_csp
 from scenestream.streams.server.policy import (DEFAULT_SCHEMES, MAX_SOURCE, Refused, SourcePolicy, bind_refusal,
                                                under_root)
 
 SUBSCRIBER_QUEUE = 2000
 KEEPALIVE_SECONDS = 15.0
-VIDEO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")  # also a folder name under --out
 FINAL = ("done", "failed")
-MARKER = ".scenestream-serve"  # in each run folder this server made: the only folders /runs serves
 MAX_QUERY = 1000  # characters of a search query
-# A report: self-contained (inline CSS, pictures as data: URIs), no script.
-REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; "
-              "base-uri 'none'; form-action 'none'")
-
-
-def page_csp(nonce: str) -> str:
-    """The live page: its own inline script and style (by nonce), pictures as data: URIs, fetches to itself only."""
-    return (f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; img-src data:; "
-            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
-
-
-def own_run(out: Path, video_id: str) -> Path | None:
-    """`out/video_id` if it is a run folder this server made (named by a valid id and marked)."""
-    if not VIDEO_ID.match(video_id):
-        return None
-    folder = out / video_id
-    return folder if (folder / MARKER).is_file() and not folder.is_symlink() else None
 
 
 @dataclass
@@ -767,7 +749,8 @@ def create_app(settings: ServeSettings, metrics: Metrics | None = None):
             raise HTTPException(404, f"no such file in this server's runs: {video_id}/{path}"[:200])
         return FileResponse(real, headers={"Content-Security-Policy": REPORT_CSP})
 
-    from scenestream.streams.server.ask import router as ask; app.include_router(ask)  # noqa: E702 - /api/ask, /ask
+    app.state.asker = None  # made at the first question (streams/server/ask.py)
+    app.include_router(ask_router)  # /api/ask, /ask
     return app
 
 

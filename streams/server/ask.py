@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from scenestream.agents.errors import ConfigError
-from scenestream.streams.server.app import VIDEO_ID, own_run, page_csp
+from scenestream.streams.server.pages import VIDEO_ID, own_run, page_csp
 from scenestream.streams.video.ask import MAX_QUESTION, MAX_TOP, TOP, AskSettings, Asker
 
 ASKS_AT_ONCE = 4
@@ -58,7 +58,7 @@ def _asker(request: Request) -> Asker:
     """One Asker per app, over the index the server feeds (made at the first question: the client opens then)."""
     state = request.app.state
     with _made:
-        if getattr(state, "asker", None) is None:
+        if state.asker is None:
             state.asker = Asker(state.parts["indexer"].index, ask_settings(state.settings.options))
             state.ask_slots = asyncio.Semaphore(ASKS_AT_ONCE)
     return state.asker

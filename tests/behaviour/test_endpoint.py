@@ -43,7 +43,9 @@ def endpoint_options(base: str, model: str, *more: str) -> list[str]:
 def check_captions(records: list[dict], model: str) -> None:
     assert [r["index"] for r in records] == list(range(6))
     for r in records:
-        assert r["captioner"] == model and r["caption"] and "captioner" not in r["missing"], r
+        # The text may be empty: random weights can pick only tokens that decode to nothing (seen once in CI in
+        # ~30 runs); the model answered all the same, as its completion tokens show.
+        assert r["captioner"] == model and isinstance(r["caption"], str) and "captioner" not in r["missing"], r
         assert r["caption_usage"]["completion_tokens"] > 0 and r["caption_usage"]["prompt_tokens"] > 0
 
 

@@ -17,7 +17,7 @@ import pytest
 from scenestream.agents.errors import ConfigError
 from scenestream.streams.cli.main import main
 from scenestream.streams.outputs import search_template as st
-from scenestream.streams.outputs.opensearch import SearchSettings
+from scenestream.streams.outputs.opensearch import SearchSettings, read_chapters
 from scenestream.streams.runtimes.kafka.admin import ensure_topics
 from scenestream.streams.runtimes.kafka.settings import KafkaSettings
 from tests import opensearch_node
@@ -84,8 +84,11 @@ def test_real_runs_are_indexed_found_and_indexing_again_changes_nothing(opensear
     assert {b["key"]: b["doc_count"] for b in aggs["aggregations"]["v"]["buckets"]} == {
         "bikes": len(bikes), "corpus": len(corpus)}
     docs = all_docs(oc, alias)
-    assert {k: d["source"] for k, d in docs.items()} == {f"{r['video_id']}:{r['index']}": st.document(r)
-                                                         for r in bikes + corpus}
+    # Each scene with its chapter: the runs made chapters (DIR/chapters.json), and each scene falls in one.
+    chaptered = [(r, read_chapters(run)) for run, recs in ((bikes_run, bikes), (corpus_run, corpus)) for r in recs]
+    assert all(st.chapter_of(r, chs) for r, chs in chaptered)
+    assert {k: d["source"] for k, d in docs.items()} == {f"{r['video_id']}:{r['index']}": st.document(
+        r, st.chapter_of(r, chs)) for r, chs in chaptered}
 
     # Keyword queries find the right scene first: a caption word of one bikes scene; what the corpus says and shows
     # (the English analyser: "forecasts" finds "FORECAST", "winds" finds "winds", "spade" finds "spades").

@@ -172,8 +172,9 @@ def test_api_run_events_metrics_search_report(tmp_path):
         r = client.post("/api/videos", json={"source": str(bikes()), "video_id": "b1"})
         assert r.status_code == 202 and r.json()["video_id"] == "b1"
         events = _events(client, "b1")
-        kinds = [e.get("kind", "scene") if k == "video" else "scene" for k, e in events]
+        kinds = [e.get("kind", "scene") if k == "video" else k for k, e in events]
         assert kinds.count("scene") == 6 and kinds[-1] == "done"
+        assert kinds.count("summary") == 1 and kinds.count("chapter") >= 1  # the video as a whole, before `done`
         assert kinds.index("running") < kinds.index("scene")
         scenes = [e for k, e in events if k == "scene"]
         assert [e["record"]["index"] for e in scenes] == list(range(6))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal as signals
 import sys
 import threading
 from pathlib import Path
@@ -90,7 +91,7 @@ class ReadyWorker(faust.Worker):
         super()._schedule_shutdown(signal)
 
     def _leave(self, signal) -> None:
-        print(f"scenestream worker: still stopping {self.grace:g} s after {getattr(signal, 'name', signal)} "
+        print(f"scenestream worker: still stopping {self.grace:g} s after {_signal_name(signal)} "
               "(broker unreachable?); leaving without a final commit, uncommitted work goes to the partitions' "
               "next owner", file=sys.stderr, flush=True)
         os._exit(self.exit_status)  # from this thread: the event loop may be stuck in a retry
@@ -140,3 +141,11 @@ def run_worker(settings: KafkaSettings, agents: list[str], plan: RunPlan, loglev
             except Exception:  # closing is best effort at exit
                 logging.getLogger(__name__).exception("closing %s", proc.name)
         sys.stdout.flush()
+
+
+def _signal_name(signal) -> str:
+    """SIGTERM for a signal number or enum (mode's worker passes either); the number itself when it names none."""
+    try:
+        return signals.Signals(signal).name
+    except (ValueError, TypeError):
+        return str(signal)
