@@ -110,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="process one video in this process and write its scene records",
                          description="Decode SOURCE once, cut it into scenes and run the model agents on it. Each "
                                      "scene's record is appended to DIR/captions.jsonl as soon as it is final; "
-                                     "DIR/summary.json gets timings. Exit status 1 with one line on stderr if "
+                                     "DIR/summary.json gets timings and the video's summary, DIR/chapters.json, "
+                                     ".vtt and .txt its chapters. Exit status 1 with one line on stderr if "
                                      "the source cannot be processed.")
     run.add_argument("source", metavar="SOURCE", help="a path, file://, http(s)://, rtsp:// or rtmp:// URI")
     run.add_argument("--out", default="out", metavar="DIR", help="output directory (default: ./out)")
@@ -121,7 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--option", "-o", action="append", metavar="KEY=VALUE",
                      help="an option: ingest's as KEY=VALUE (-o detector=adaptive -o keyframes=3 -o frame_rate=1), "
                           "an agent's as AGENT.KEY=VALUE (-o captioner.model=llava-hf/llava-v1.6-mistral-7b-hf "
-                          "-o captioner.quantization=4bit -o asr.language=de -o detector.imgsz=320)")
+                          "-o captioner.quantization=4bit -o asr.language=de -o detector.imgsz=320), the chapters' as "
+                          "chapters.KEY=VALUE (-o chapters.enabled=false, -o chapters.min_seconds=30, "
+                          "-o chapters.llm_endpoint=http://127.0.0.1:8000/v1)")
     run.add_argument("--queue-size", type=int, default=8, help="records buffered between stages (default 8)")
     run.add_argument("--live", action=argparse.BooleanOptionalAction, default=None,
                      help="windows made for latency (records seconds after each scene) instead of throughput; "

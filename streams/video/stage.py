@@ -10,6 +10,7 @@ the Kafka runtime from its joiner (streams/runtimes/kafka/join.py): the same cod
 The MiniLM model loads on the first record (one per process, shared with the search index)."""
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Union
 
@@ -19,6 +20,7 @@ from scenestream.streams.video.settings import ChapterSettings
 from scenestream.streams.video.summary import Summarizer
 
 Whole = Union[Chapter, VideoSummary]
+ENDED = 10_000  # ids of the videos ended lately: a record of one replayed after its end is not a new video
 
 
 @dataclass
@@ -33,6 +35,7 @@ class VideoWholes:
         self._embedder = embedder
         self._client = None
         self.videos: dict[str, _Video] = {}
+        self.ended: OrderedDict[str, None] = OrderedDict()
 
     @property
     def embedder(self) -> Embedder:
@@ -54,6 +57,11 @@ class VideoWholes:
     def take(self, record: dict) -> list[Whole]:
         """One final scene record -> the chapters it closed (and, on the video's last, the rest and the summary)."""
         vid = str(record["video_id"])
+        if vid in self.ended:
+            if int(record.get("index", 0)) != 0:
+                return []  # a replay (a restart re-reading its input) after the video ended: its wholes were sent
+            del self.ended[vid]  # the video again from its first scene: a new run (or a full replay, which makes
+            # the same chapters under the same keys)
         out: list[Whole] = list(self._video(vid).maker.take(record))
         if record.get("last"):
             out += self.end(vid)
@@ -64,6 +72,9 @@ class VideoWholes:
         v = self.videos.pop(video_id, None)
         if v is None:
             return []
+        self.ended[video_id] = None
+        while len(self.ended) > ENDED:
+            self.ended.popitem(last=False)
         chapters = v.maker.finish()
         return [*chapters, v.summarizer.finish()]
 

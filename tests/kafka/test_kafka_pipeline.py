@@ -64,6 +64,18 @@ def test_bikes_gives_its_six_scenes_in_order_with_every_field(broker, prefix, tm
     last = json.loads(status.stdout)
     assert last["kind"] == "done" and last["counts"] == {"scenes": 6}
 
+    # The video as a whole: its chapters (keyed video_id:index, numbered from 0, covering the video, scene ranges
+    # end to end) and one summary keyed by the video id, committed in the joiner's transactions.
+    chapters = [(r.key.decode(), orjson.loads(r.value)) for r in read_topic(broker, prefix, "chapters")]
+    assert [k for k, _ in chapters] == [f"bikes-1:{i}" for i in range(len(chapters))] and chapters
+    assert chapters[0][1]["start"] == 0.0 and chapters[-1][1]["end"] == pytest.approx(10.0, abs=0.05)
+    assert chapters[0][1]["scenes"][0] == 0 and chapters[-1][1]["scenes"][-1] == 5 and chapters[-1][1]["last"]
+    assert all(c["title"].strip() and c["video_id"] == "bikes-1" for _, c in chapters)
+    summaries = [(r.key.decode(), orjson.loads(r.value)) for r in read_topic(broker, prefix, "summaries")]
+    assert [k for k, _ in summaries] == ["bikes-1"]
+    assert summaries[0][1]["chapters"] == len(chapters) and summaries[0][1]["method"] == "extractive"
+    assert summaries[0][1]["summary"].strip()
+
 
 @pytest.fixture
 def gated(monkeypatch, tmp_path):

@@ -206,6 +206,7 @@ def test_api_run_events_metrics_search_report(tmp_path):
 
         page = client.get("/")
         assert page.status_code == 200 and "EventSource" in page.text
+        assert '<a href="/ask">ask</a>' in page.text and client.get("/ask").status_code == 200  # the question page
 
 
 def test_hub_replays_without_gaps_or_repeats():
