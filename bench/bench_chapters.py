@@ -53,20 +53,32 @@ def topics() -> list[list[str]]:
     return [sentences(p) for p in (COOKING, SPACE, FOOTBALL, *EXTRA)]
 
 
-def records(minutes: float, video_id: str = "bench-2h"):
-    """Caption records as the captions topic holds them (only the fields the stage reads)."""
+def _script(minutes: float):
+    """(start, topic, what is said) per scene: one topic for 3 to 6 minutes, then another."""
     rng = random.Random(7)
     paragraphs = topics()
-    n = int(minutes * 60 / SCENE_SECONDS)
     topic, until = 0, 0.0
-    for i in range(n):
+    for i in range(int(minutes * 60 / SCENE_SECONDS)):
         start = i * SCENE_SECONDS
         if start >= until:
             topic = (topic + rng.randrange(1, len(paragraphs))) % len(paragraphs)
             until = start + rng.uniform(180, 360)
-        said = " ".join(rng.sample(paragraphs[topic], rng.choice((1, 2))))
-        yield {"video_id": video_id, "index": i, "start": start, "end": start + SCENE_SECONDS, "last": i == n - 1,
-               "caption": "", "captioner": "offline:bench", "transcript": {"text": said}, "text": []}
+        yield start, topic, " ".join(rng.sample(paragraphs[topic], rng.choice((1, 2))))
+
+
+def switches(minutes: float) -> tuple[float, ...]:
+    """The true chapter boundaries of records(minutes): the times the topic changes."""
+    script = list(_script(minutes))
+    return tuple(script[i][0] for i in range(1, len(script)) if script[i][1] != script[i - 1][1])
+
+
+def records(minutes: float, video_id: str = "bench-2h"):
+    """Caption records as the captions topic holds them (only the fields the stage reads)."""
+    script = list(_script(minutes))
+    for i, (start, _, said) in enumerate(script):
+        yield {"video_id": video_id, "index": i, "start": start, "end": start + SCENE_SECONDS,
+               "last": i == len(script) - 1, "caption": "", "captioner": "offline:bench",
+               "transcript": {"text": said}, "text": []}
 
 
 def state(wholes) -> dict:

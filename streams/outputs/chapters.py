@@ -37,7 +37,8 @@ def to_vtt(chapters: list[dict]) -> str:
     lines = ["WEBVTT", "Kind: chapters", ""]
     for ch in chapters:
         start, end = float(ch["start"]), float(ch["end"])
-        lines += [f"chapter-{int(ch['index']) + 1}", f"{_vtt_time(start)} --> {_vtt_time(max(end, start + 0.001))}",
+        # No cue identifiers: they are optional, and some readers (pysubs2 among them) take one for text.
+        lines += [f"{_vtt_time(start)} --> {_vtt_time(max(end, start + 0.001))}",
                   _one_line(ch.get("title") or f"Chapter {int(ch['index']) + 1}"), ""]
     return "\n".join(lines)
 

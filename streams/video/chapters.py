@@ -25,11 +25,12 @@ import numpy as np
 
 from scenestream.schemas import Chapter
 from scenestream.streams.video.settings import ChapterSettings
-from scenestream.streams.video.text import Sample, scene_text, scene_words
+from scenestream.streams.video.text import Sample, plain_caption, scene_text, scene_words
 
 TEXT_CHARS = 4000  # of a chapter's text kept for its title and the summary (an even sample of its scenes)
 PASSAGE_WORDS = 60  # a scene's text is embedded in pieces of this many words (MiniLM reads 256 tokens)
 KEYPHRASES = "keyphrases"
+FEW_WORDS = 5  # a chapter whose speech and screen text are fewer words than this is titled from its pictures too
 BLOCK_SCENES = 24  # the most scenes on one side of a gap (a run of very short scenes stays bounded)
 
 
@@ -41,6 +42,7 @@ class _Scene:
     end: float
     vec: np.ndarray
     text: str  # its words for the chapter's title and the summary (text.scene_words)
+    caption: str  # what its pictures show (text.plain_caption): a chapter with next to nothing said has that
 
 
 class Embedder:
@@ -80,7 +82,9 @@ class Titler:
     def __init__(self, embedder: Embedder, settings: ChapterSettings, client=None):
         self.embedder, self.settings, self.client = embedder, settings, client
         self._kb = None
-        self.recent: deque[str] = deque(maxlen=8)  # titles of the last chapters: a new one differs from them
+        # The video's titles so far (a new one differs from them all: a subject coming back gets another title);
+        # bounded for a video of thousands of chapters, some 60 bytes each.
+        self.recent: deque[str] = deque(maxlen=2000)
 
     def keyphrases(self, text: str) -> list[str]:
         if not text.strip():
@@ -161,6 +165,11 @@ class ChapterMaker:
     def _open(self, first: _Scene | None = None) -> None:
         self.first: _Scene | None = first
         self.text = Sample(TEXT_CHARS)
+        self.captions = Sample(TEXT_CHARS // 4)
+
+    def _add(self, sc: _Scene) -> None:
+        self.text.add(sc.text)
+        self.captions.add(sc.caption)
 
     # -- the similarity curve
 
@@ -236,7 +245,7 @@ class ChapterMaker:
             return []  # a replay of a scene already taken
         self.last_index = index
         sc = _Scene(self.pos, index, float(rec["start"]), float(rec["end"]), self.embed.scene(scene_text(rec)),
-                    scene_words(rec))
+                    scene_words(rec), plain_caption(rec))
         self.recent.append(sc)
         if self.first is None:
             self._open(sc)
@@ -261,7 +270,7 @@ class ChapterMaker:
         sc = self._scene(gap)
         if sc is None:
             return []
-        self.text.add(sc.text)
+        self._add(sc)
         if not self._is_boundary(gap):
             return []
         # The blocks find the stretch where the subject changes; the two scenes either side of the cut differ
@@ -275,7 +284,7 @@ class ChapterMaker:
         if cut == gap + 1:
             self.decided = cut
             sc = self._scene(cut)
-            self.text.add(sc.text)
+            self._add(sc)
         elif cut == gap - 1 and self._scene(cut).end - self.first.start >= self.s.min_seconds:
             sc = self._scene(cut)  # (the scene after the cut was sampled into this chapter's text: one scene)
         else:
@@ -284,7 +293,7 @@ class ChapterMaker:
         chapter = self._close(sc.end if nxt is None else nxt.start, sc.index, last=False)
         self._open(nxt)
         if cut == gap - 1 and nxt is not None:
-            self.text.add(nxt.text)
+            self._add(nxt)
         return [chapter]
 
     def finish(self) -> list[Chapter]:
@@ -300,12 +309,14 @@ class ChapterMaker:
         while self.decided + 1 < top:
             out += self._decide(self.decided + 1)
         last = self._scene(top)
-        self.text.add(last.text)
+        self._add(last)
         out.append(self._close(last.end, last.index, last=True))
         return out
 
     def _close(self, end: float, last_index: int, last: bool) -> Chapter:
         text = self.text.text()
+        if len(text.split()) < FEW_WORDS:  # e.g. speech in a language the speech model does not know: "The"
+            text = " ".join(p for p in (text, self.captions.text()) if p)
         title, by = self.titler.title(text, self.count)
         chapter = Chapter(self.video_id, self.count, self.first.start, end, title, [self.first.index, last_index],
                           by, last=last)
