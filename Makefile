@@ -35,7 +35,7 @@ pack: $(DEPS)
 # chromium opens the report and the live page in the tests (headless); Java + Maven run the dev Kafka broker and
 # the dev OpenSearch node.
 sysdeps:
-	@missing=""; for t in ffmpeg espeak-ng sox chromium; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	@missing=""; for t in ffmpeg espeak-ng sox chromium openssl; do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \

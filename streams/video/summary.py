@@ -55,7 +55,10 @@ class Summarizer:
         vecs = self.embed(found)
         self.centroid += vecs.sum(axis=0)
         for s, v in zip(found, vecs):
-            self.pool.append((self.said, s, v))
+            # A sentence said again (a refrain, a repeated headline) is a candidate once: otherwise copies of the
+            # one nearest the centre fill the pool and the summary says one thing.
+            if not any(float(v @ p[2]) > NEAR_DUPLICATE for p in self.pool):
+                self.pool.append((self.said, s, v))
             self.said += 1
         if len(self.pool) > POOL:
             c = self._unit(self.centroid)

@@ -131,6 +131,7 @@ def test_topics_are_laid_out_for_the_joiner_and_for_short_lived_media():
     assert s.topic_config("audio")["retention.ms"] == "3600000"
     assert "retention.ms" not in s.topic_config("transcripts")
     assert s.topic_config("captions")["cleanup.policy"] == "compact,delete"
+    assert all(s.topic_config(n)["cleanup.policy"] == "compact,delete" for n in ("chapters", "summaries"))
     assert all(s.topic_config(n)["max.message.bytes"] == "1048576" for n in ("frames", "captions"))
     assert s.group_for(["joiner", "ingest"]) == s.group_for(["ingest", "joiner"]) == "x.worker-ingest-joiner"
     assert KafkaSettings(group="mine").group_for(["asr"]) == "mine"
@@ -139,7 +140,8 @@ def test_topics_are_laid_out_for_the_joiner_and_for_short_lived_media():
 @pytest.mark.parametrize("changes, message", [
     ({"guarantee": "maybe"}, "guarantee"), ({"store": "redis://"}, "store"), ({"partitions": 0}, "partitions"),
     ({"prefix": "a b"}, "prefix"), ({"sasl_username": "u"}, "PASSWORD"), ({"sasl_mechanism": "MD5"}, "SASL"),
-    ({"heartbeat_interval": 20.0}, "heartbeat"),
+    ({"heartbeat_interval": 20.0}, "heartbeat"), ({"shutdown_grace": 0}, "shutdown_grace"),
+    ({"shutdown_grace": 26}, "shutdown_grace"),
 ])
 def test_bad_settings_are_one_line_config_errors(changes, message):
     with pytest.raises(ConfigError, match=message):

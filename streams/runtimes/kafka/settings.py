@@ -132,8 +132,9 @@ class KafkaSettings:
         config = {"max.message.bytes": str(self.max_message_bytes)}
         if name in MEDIA_TOPICS:
             config["retention.ms"] = str(self.media_retention_ms)
-        if name == CAPTIONS:
-            # One record per scene key: compaction keeps the newest; delete still ages old videos out.
+        if name in (CAPTIONS, CHAPTERS, SUMMARIES):
+            # One record per scene, chapter or video key: compaction keeps the newest; delete still ages old videos
+            # out.
             config["cleanup.policy"] = "compact,delete"
         return config
 
