@@ -65,6 +65,9 @@ class VideoJoin:
     scenes: dict[int, SceneInfo] = field(default_factory=dict)
     per_scene: dict[str, dict[int, Any]] = field(default_factory=dict)  # scene agents: name -> index -> output
     state: dict[str, SourceState] = field(default_factory=dict)  # window agents
+    # The chapters stage's progress (streams/video/stage.py VideoWholes.progress), kept by the Kafka joiner so that
+    # a worker taking the video over goes on with its chapters' numbers and the open chapter's start.
+    wholes: dict[str, Any] = field(default_factory=dict)
 
     def encode(self) -> bytes:
         return dumps(self)

@@ -48,7 +48,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from scenestream.schemas.topics import CAPTIONS, VIDEO_EVENTS
+from scenestream.schemas.topics import CAPTIONS, CHAPTERS, SUMMARIES, VIDEO_EVENTS
 from scenestream.agents.base import SourceAgent
 from scenestream.streams.outputs.sinks import Sink
 from scenestream.agents.errors import ConfigError, InputError
@@ -195,8 +195,6 @@ class Hub:
 
     def publish_whole(self, topic: str, record: dict) -> None:
         """A chapter or the video's summary (streams/video/stage.py): a `chapter` / `summary` event."""
-        from scenestream.schemas.topics import CHAPTERS
-
         vid, chapter = str(record["video_id"]), topic == CHAPTERS
         event = {"type": "chapter" if chapter else "summary", "video_id": vid, "record": record}
         with self.lock:
@@ -470,8 +468,8 @@ class EmbeddedRunner(Runner):
 
 
 class KafkaRunner(Runner):
-    """Submits to Kafka and follows the captions and video-events topics (from their ends when the server starts,
-    without a consumer group: any number of servers can watch)."""
+    """Submits to Kafka and follows the captions, video-events, chapters and summaries topics (from their ends when
+    the server starts, without a consumer group: any number of servers can watch)."""
 
     def __init__(self, settings: ServeSettings, hub: Hub, indexer: Indexer, metrics: Metrics):
         from scenestream.streams.runtimes.kafka.settings import KafkaSettings
@@ -505,7 +503,8 @@ class KafkaRunner(Runner):
 
         await ensure_topics(self.kafka)
         consumer = AIOKafkaConsumer(
-            self.kafka.topic(CAPTIONS), self.kafka.topic(VIDEO_EVENTS), bootstrap_servers=self.kafka.broker,
+            *(self.kafka.topic(t) for t in (CAPTIONS, VIDEO_EVENTS, CHAPTERS, SUMMARIES)),
+            bootstrap_servers=self.kafka.broker,
             group_id=None, enable_auto_commit=False, auto_offset_reset="latest", isolation_level="read_committed",
             client_id="scenestream-serve", max_partition_fetch_bytes=self.kafka.max_message_bytes,
             **self.kafka.aiokafka_auth())
@@ -517,6 +516,7 @@ class KafkaRunner(Runner):
                 await consumer.position(tp)  # pin the start offsets before anything is submitted
             self.ready.set()
             captions = self.kafka.topic(CAPTIONS)
+            wholes = {self.kafka.topic(t): t for t in (CHAPTERS, SUMMARIES)}
             while True:
                 batches = await consumer.getmany(timeout_ms=500, max_records=200)
                 for tp, messages in batches.items():
@@ -526,6 +526,8 @@ class KafkaRunner(Runner):
                         try:
                             if tp.topic == captions:
                                 await self._scene(orjson.loads(m.value))
+                            elif tp.topic in wholes:
+                                self.hub.publish_whole(wholes[tp.topic], orjson.loads(m.value))
                             else:
                                 self._event(loads(VideoEvent, m.value))
                         except (ValueError, KeyError, TypeError) as exc:

@@ -160,6 +160,7 @@ class ChapterMaker:
         self.next_gap = 0  # the first gap without its similarity yet
         self.count = 0  # chapters emitted
         self.last_index = -1  # record index of the last scene seen: replays are skipped
+        self.carried: tuple[float, int] | None = None  # (start, first scene index) of a chapter another process opened
         self._open()
 
     def _open(self, first: _Scene | None = None) -> None:
@@ -248,6 +249,9 @@ class ChapterMaker:
                     scene_words(rec), plain_caption(rec))
         self.recent.append(sc)
         if self.first is None:
+            if self.carried is not None:  # the chapter began before this process took the video over
+                sc = _Scene(sc.pos, self.carried[1], self.carried[0], sc.end, sc.vec, sc.text, sc.caption)
+                self.recent[-1], self.carried = sc, None
             self._open(sc)
         self.pos += 1
         while self.next_gap < sc.pos and self._ready(self.next_gap):
@@ -312,6 +316,21 @@ class ChapterMaker:
         self._add(last)
         out.append(self._close(last.end, last.index, last=True))
         return out
+
+    def progress(self) -> dict:
+        """What another process needs to go on with this video where this one stops: the chapters sent so far, the
+        last scene taken and where the open chapter began (the vectors and the text sample are not carried: the
+        new owner's similarities start afresh, and the open chapter's title is made from what it sees)."""
+        first = self.first
+        start, index = (first.start, first.index) if first else self.carried or (None, None)
+        return {"count": self.count, "last_index": self.last_index, "start": start, "first": index}
+
+    def resume(self, progress: dict) -> None:
+        """Go on from another process's progress() (nothing taken here yet)."""
+        self.count = int(progress.get("count") or 0)
+        self.last_index = int(progress.get("last_index", -1))
+        if progress.get("start") is not None and progress.get("first") is not None:
+            self.carried = (float(progress["start"]), int(progress["first"]))
 
     def _close(self, end: float, last_index: int, last: bool) -> Chapter:
         text = self.text.text()

@@ -54,6 +54,27 @@ class VideoWholes:
             v = self.videos[video_id] = _Video(maker, summarizer)
         return v
 
+    def progress(self, video_id: str) -> dict:
+        """The video's progress (ChapterMaker.progress), {} when it is not in progress here: what the Kafka joiner
+        keeps in its table, so that a worker taking the video over goes on numbering its chapters."""
+        v = self.videos.get(video_id)
+        return {**v.maker.progress(), "summarized": v.summarizer.chapters} if v else {}
+
+    def resume(self, video_id: str, progress: dict) -> None:
+        """Take a video over from another process's progress(), unless it is in progress here as far as that (a
+        video that went to another worker and came back has moved on there: what is held here is stale)."""
+        if not progress:
+            return
+        held = self.videos.get(video_id)
+        if held is not None:
+            if held.maker.last_index >= int(progress.get("last_index", -1)):
+                return
+            del self.videos[video_id]
+        self.ended.pop(video_id, None)
+        v = self._video(video_id)
+        v.maker.resume(progress)
+        v.summarizer.chapters = int(progress.get("summarized") or 0)
+
     def take(self, record: dict) -> list[Whole]:
         """One final scene record -> the chapters it closed (and, on the video's last, the rest and the summary)."""
         vid = str(record["video_id"])

@@ -155,6 +155,15 @@ def test_a_worker_killed_mid_video_loses_no_scene_and_doubles_none(broker, prefi
     assert [c["index"] for c in caps] == list(range(n))
     done = [e for e in events_of(broker, prefix, "crash-1") if e["kind"] == "done"]
     assert len(done) == 1 and done[0]["counts"] == {"scenes": n}
+    # The chapters: the new owner went on from the progress in the joiner's table (the open chapter's start, the
+    # numbers), so they cover the video from 0 end to end, each key once.
+    chapters = sorted((orjson.loads(r.value) for r in read_topic(broker, prefix, "chapters")), key=lambda c: c["index"])
+    assert [c["index"] for c in chapters] == list(range(len(chapters))) and chapters
+    assert chapters[0]["start"] == 0.0 and chapters[0]["scenes"][0] == 0
+    assert [c["end"] for c in chapters[:-1]] == [c["start"] for c in chapters[1:]]
+    assert chapters[-1]["scenes"][-1] == n - 1 and chapters[-1]["end"] == pytest.approx(caps[-1]["end"])
+    summaries = [orjson.loads(r.value) for r in read_topic(broker, prefix, "summaries")]
+    assert len(summaries) == 1 and summaries[0]["chapters"] == len(chapters)
 
 
 class PeakRss:

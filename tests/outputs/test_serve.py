@@ -240,13 +240,14 @@ def test_kafka_mode_submits_a_request_and_follows_the_captions_topic(broker, tmp
 
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-    from scenestream.schemas import SceneCaption, VideoEvent, VideoRequest, dumps, loads
+    from scenestream.schemas import Chapter, SceneCaption, VideoEvent, VideoRequest, VideoSummary, dumps, loads
     from scenestream.streams.runtimes.kafka.settings import KafkaSettings
 
     prefix = f"serve-{uuid.uuid4().hex[:8]}."
     kafka = KafkaSettings.from_env(broker=broker, prefix=prefix)
     app = create_app(ServeSettings(db=tmp_path / "index.db", out=tmp_path / "runs", broker=broker, prefix=prefix,
                                    allow_dirs=[bikes().parent]), Metrics())
+    summary_text = "A man walks past parked cars."
     records = [SceneCaption("k1", 0, 0.0, 1.2, caption="a white sign on a pole", keyframe_times=[0.0, 0.64]),
                SceneCaption("k1", 1, 1.2, 3.04, caption="a man walks past parked cars", keyframe_times=[1.2, 2.16])]
 
@@ -262,6 +263,10 @@ def test_kafka_mode_submits_a_request_and_follows_the_captions_topic(broker, tmp
         try:
             for rec in records:
                 await producer.send_and_wait(kafka.topic("captions"), dumps(rec), key=rec.key.encode())
+            chapter = Chapter("k1", 0, 0.0, 3.04, title="Parked cars", scenes=[0, 1], last=True)
+            await producer.send_and_wait(kafka.topic("chapters"), dumps(chapter), key=chapter.key.encode())
+            summary = VideoSummary("k1", summary_text, "extractive", chapters=1, duration=3.04)
+            await producer.send_and_wait(kafka.topic("summaries"), dumps(summary), key=b"k1")
             done = VideoEvent("k1", "done", time=time.time(), counts={"scenes": 2})
             await producer.send_and_wait(kafka.topic("video-events"), dumps(done), key=b"k1")
         finally:
@@ -284,6 +289,14 @@ def test_kafka_mode_submits_a_request_and_follows_the_captions_topic(broker, tmp
         scenes = [e for k, e in events if k == "scene"]
         assert [e["record"]["caption"] for e in scenes] == [r.caption for r in records]
         assert events[-1][1]["kind"] == "done"
+        # The chapters and summaries topics are followed too (a replay holds them before `done`; the three topics
+        # may be read in any order, so ask again until the summary is in, a deadline bounding only a hang).
+        while not any(k == "summary" for k, _ in events):
+            assert time.monotonic() < deadline + 60, "no summary event"
+            time.sleep(0.2)
+            events = _events(client, "k1")
+        assert [e["record"]["title"] for k, e in events if k == "chapter"] == ["Parked cars"]
+        assert [e["record"]["summary"] for k, e in events if k == "summary"] == [summary_text]
         frames = frames_160(bikes())
         for e in scenes:  # decoded from the source by the server, at each scene's first keyframe
             check_picture(e["thumb"], e["record"], frames)

@@ -206,3 +206,31 @@ def test_bad_chapter_settings_are_one_line_errors():
                            "chapters.fan_in=1"], capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, **OFFLINE), cwd=ROOT)
     assert proc.returncode != 0 and len(proc.stderr.strip().splitlines()) == 1 and "fan_in" in proc.stderr
+
+
+@pytest.mark.slow
+def test_a_video_taken_over_mid_way_goes_on_numbering_from_the_progress(chaptered):
+    """What the Kafka joiner does when a video's partition moves: the new owner's stage resumes from the progress
+    the old one left in the table, so chapter numbers go on (no key sent twice) and the open chapter keeps its
+    start; the chapters still cover the video end to end and the summary counts them all."""
+    out, _ = chaptered
+    recs = records(out)
+    old = VideoWholes(ChapterSettings.of({}))
+    half = len(recs) // 2
+    before = [w for r in recs[:half] for w in old.take(r)]
+    progress = orjson.loads(orjson.dumps(old.progress("chaptered")))  # through the table's JSON
+    assert progress["count"] == len(before) and progress["last_index"] == recs[half - 1]["index"]
+
+    new = VideoWholes(ChapterSettings.of({}), embedder=old.embedder)
+    new.resume("chaptered", progress)
+    after = [w for r in recs[half - 2:] for w in new.take(r)]  # the last two again: a replay, skipped
+    chapters = [w for w in before + after if isinstance(w, Chapter)]
+    assert [c.index for c in chapters] == list(range(len(chapters)))
+    assert chapters[0].start == 0.0 and [c.end for c in chapters[:-1]] == [c.start for c in chapters[1:]]
+    assert [c.scenes[0] for c in chapters[1:]] == [c.scenes[-1] + 1 for c in chapters[:-1]]
+    assert chapters[-1].last and chapters[-1].scenes[-1] == recs[-1]["index"]
+    assert isinstance(after[-1], VideoSummary) and after[-1].chapters == len(chapters)
+
+    # The video comes back to the old worker after the new one moved it on: the old state is stale, dropped.
+    old.resume("chaptered", {**progress, "last_index": recs[-3]["index"], "count": len(chapters) - 1})
+    assert old.videos["chaptered"].maker.count == len(chapters) - 1 and not old.videos["chaptered"].maker.recent

@@ -10,9 +10,11 @@ inputs after a crash is recognised and emits nothing.
 Chapters and summaries (streams/video/stage.py) are made here, from the captions as the joiner releases them: the
 joiner owns each video's partition and releases its scenes in order, so no reordering is needed. They go to
 `chapters` (keyed `video_id:index`) and `summaries` (keyed by video id) inside the same transaction as the
-captions. Their state (a few dozen scene vectors and a text sample per video in progress) is in memory, not in
-the table: a video whose partition moves to another worker mid-stream gets its chapters from the new owner
-starting where it took over, numbered from 0 again (the last records of a key win).
+captions. Their state (a few dozen scene vectors and a text sample per video in progress) is in memory; the table
+keeps only their progress (VideoJoin.wholes: chapters sent, the open chapter's start), so a video whose partition
+moves to another worker mid-stream goes on there with the next chapter number and the open chapter's start. What
+is not carried is the open chapter's text and the last scenes' vectors: the new owner finds its boundaries afresh
+from there, and the summary's sentences are those of the chapters closed after the move.
 
 Table values are zlib-compressed JSON: a long scene keeps its detector windows until it is emitted, and every state
 write is a changelog message that has to stay well under the message size limit.
@@ -107,30 +109,36 @@ class JoinRunner:
         if v.done:
             return True  # a replay of a finished video: nothing to emit, nothing to store
         released = self.joiner.apply(v, record)
+        outs: list[tuple[str, str, object]] = []  # (topic, key, record) to send, in order
+        if self.wholes is not None and v.wholes:
+            self.wholes.resume(record.video_id, v.wholes)  # taken over from another worker: go on from its progress
+        for out in released:
+            if isinstance(out, SceneCaption):
+                out.emitted_at = time.time()
+                outs.append((CAPTIONS, out.key, out))
+                metrics.scene_emitted()
+                outs += await self._wholes(self.wholes.take if self.wholes else None, orjson.loads(dumps(out)))
+            else:
+                out.time = out.time or time.time()
+                outs.append((VIDEO_EVENTS, out.video_id, out))
+                metrics.video_status(out.kind)
+                if out.kind in ("done", "failed"):
+                    outs += await self._wholes(self.wholes.end if self.wholes else None, out.video_id)
+        if self.wholes is not None:
+            v.wholes = self.wholes.progress(record.video_id)
         self.table[key] = encode_state(v)
         with joiner_partition(message.partition):
-            for out in released:
-                if isinstance(out, SceneCaption):
-                    out.emitted_at = time.time()
-                    await w.send(CAPTIONS, out.key, out)
-                    metrics.scene_emitted()
-                    await self._wholes(self.wholes.take if self.wholes else None, orjson.loads(dumps(out)))
-                else:
-                    out.time = out.time or time.time()
-                    await w.send(VIDEO_EVENTS, out.video_id, out)
-                    metrics.video_status(out.kind)
-                    if out.kind in ("done", "failed"):
-                        await self._wholes(self.wholes.end if self.wholes else None, out.video_id)
+            for topic, out_key, out in outs:
+                await w.send(topic, out_key, out)
         if isinstance(record, VideoEvent) and record.kind == "failed":
             metrics.video_status("failed")
         return True
 
-
-    async def _wholes(self, fn, arg) -> None:
-        """The chapters stage on one released record (its embedding in a thread: the loop keeps heart-beating),
-        and what closed sent (inside the caller's transaction)."""
+    async def _wholes(self, fn, arg) -> list[tuple[str, str, object]]:
+        """The chapters stage on one released record (its embedding in a thread: the loop keeps heart-beating) ->
+        what closed, to send inside the caller's transaction."""
         if fn is None:
-            return
+            return []
         from scenestream.streams.video.stage import key_of, topic_of
 
         try:
@@ -138,9 +146,8 @@ class JoinRunner:
         except Exception:  # noqa: BLE001 - chapters are extra: the captions stand
             log.exception("joiner: chapters stage failed; chapters off in this worker")
             self.wholes = None
-            return
-        for whole in made:
-            await self.wiring.send(topic_of(whole), key_of(whole), whole)
+            return []
+        return [(topic_of(whole), key_of(whole), whole) for whole in made]
 
 
 def register_joiner(wiring: Wiring, sources: list[str], chapters=None) -> JoinRunner:
