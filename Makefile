@@ -51,6 +51,8 @@ demo: $(DEPS) sysdeps
 	echo "sample video: $$sample" && \
 	$(BIN)/scenestream run "$$sample" --out $(DEMO_OUT) && \
 	$(BIN)/python -c "import json,sys; [print(f\"scene {r['index']} [{r['start']:.1f}, {r['end']:.1f}) {r['caption']}\") for r in map(json.loads, open(sys.argv[1]))]" $(DEMO_OUT)/captions.jsonl && \
+	echo "chapters:" && cat $(DEMO_OUT)/chapters.txt && \
+	$(BIN)/python -c "import json,sys; print('summary:', json.load(open(sys.argv[1])).get('summary', '(none)'))" $(DEMO_OUT)/summary.json && \
 	echo "the scene with speech, in full:" && sed -n 2p $(DEMO_OUT)/captions.jsonl | $(BIN)/python -m json.tool | head -n 60
 
 # The tests start their own broker and OpenSearch node when SCENESTREAM_BROKER / SCENESTREAM_OPENSEARCH are unset;

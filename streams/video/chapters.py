@@ -98,7 +98,9 @@ class Titler:
                                               use_mmr=True, diversity=0.6)
         except ValueError:  # only stop words: scikit-learn's vectorizer finds an empty vocabulary
             return []
-        return [k for k, _ in found]
+        # Words only: not "240 181" from an on-screen timecode.
+        phrases = [" ".join(w for w in k.split() if any(c.isalpha() for c in w)) for k, _ in found]
+        return list(dict.fromkeys(p for p in phrases if p))
 
     def offline(self, text: str, number: int) -> str:
         phrases = self.keyphrases(text)
@@ -334,7 +336,9 @@ class ChapterMaker:
 
     def _close(self, end: float, last_index: int, last: bool) -> Chapter:
         text = self.text.text()
-        if len(text.split()) < FEW_WORDS:  # e.g. speech in a language the speech model does not know: "The"
+        # Next to nothing said or written in words: speech in a language the speech model does not know ("The"),
+        # or only a burned-in timecode on screen.
+        if sum(any(c.isalpha() for c in w) for w in text.split()) < FEW_WORDS:
             text = " ".join(p for p in (text, self.captions.text()) if p)
         title, by = self.titler.title(text, self.count)
         chapter = Chapter(self.video_id, self.count, self.first.start, end, title, [self.first.index, last_index],

@@ -38,7 +38,8 @@ def sentences(text: str) -> list[str]:
         words = s.split()
         for i in range(0, len(words), SENTENCE_WORDS):
             out.append(" ".join(words[i:i + SENTENCE_WORDS]))
-    return [s for s in out if len(s.split()) >= 3]
+    # Three words at least, two of them words (a burned-in timecode read by the OCR, "00:00:07.240 / 181", is not).
+    return [s for s in out if len(s.split()) >= 3 and sum(any(c.isalpha() for c in w) for w in s.split()) >= 2]
 
 
 class Sample:
