@@ -47,7 +47,7 @@ PUBLIC = ["8.8.8.8", "1.1.1.1", "93.184.216.34", "2606:4700:4700::1111", "::ffff
 
 
 @pytest.mark.parametrize("address", sorted(REFUSED))
-def test_address_check_refuses(address):
+def test_address_check_refuses(address, no_connections):
     why = address_refusal(address)
     assert why is not None, address
     assert REFUSED[address] in why
@@ -55,7 +55,7 @@ def test_address_check_refuses(address):
 
 
 @pytest.mark.parametrize("address", PUBLIC)
-def test_address_check_passes_public_addresses(address):
+def test_address_check_passes_public_addresses(address, no_connections):
     assert address_refusal(address) is None
 
 
@@ -63,7 +63,7 @@ def test_address_check_passes_public_addresses(address):
     ("127.0.0.1", "127.0.0.1"), ("127.1", "127.0.0.1"), ("0x7f000001", "127.0.0.1"), ("2130706433", "127.0.0.1"),
     ("0177.0.0.1", "127.0.0.1"), ("0251.0376.0251.0376", "169.254.169.254"), ("[::1]", "::1"),
     ("fe80::1%eth0", "fe80::1%eth0"), ("example.com", None), ("1a.example", None), ("localhost", None)])
-def test_literal_addresses_are_read_without_a_lookup(written, address):
+def test_literal_addresses_are_read_without_a_lookup(written, address, no_connections):
     ip = literal_address(written)
     assert ip == (None if address is None else ipaddress.ip_address(address.split("%")[0]))
 
@@ -113,7 +113,19 @@ def _refused(policy: SourcePolicy, source: str) -> Refused:
     return err.value
 
 
-def test_source_policy(tmp_path):
+@pytest.fixture
+def no_connections(monkeypatch):
+    """The policy is checked as a pure function: any attempt to open a connection fails the test (the URLs below
+    name private and public addresses only as strings to refuse or pass, never to reach)."""
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a policy check tried to connect: {args[1:] or kwargs}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_source_policy(tmp_path, no_connections):
     video = tmp_path / "v" / "a.mp4"
     video.parent.mkdir()
     video.write_bytes(b"x")
