@@ -43,8 +43,11 @@ def to_vtt(chapters: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _clock(t: float, hours: bool) -> str:
+def clock(t: float, hours: bool | None = None) -> str:
+    """MM:SS, or H:MM:SS with `hours` (None: when `t` reaches an hour)."""
     s = max(0, int(t))
+    if hours is None:
+        hours = s >= 3600
     h, rest = divmod(s, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if hours else f"{m:02d}:{s:02d}"
@@ -55,7 +58,7 @@ def to_txt(chapters: list[dict]) -> str:
     if not chapters:
         return ""
     hours = max(float(ch["start"]) for ch in chapters) >= 3600
-    return "".join(f"{_clock(0.0 if i == 0 else float(ch['start']), hours)} {_one_line(ch.get('title') or '')}\n"
+    return "".join(f"{clock(0.0 if i == 0 else float(ch['start']), hours)} {_one_line(ch.get('title') or '')}\n"
                    for i, ch in enumerate(chapters))
 
 
@@ -91,4 +94,4 @@ def read(folder: str | Path, warn=None) -> list[dict]:
     return [c for c in data if isinstance(c, dict)] if isinstance(data, list) else []
 
 
-__all__ = ["CHAPTERS_JSON", "CHAPTERS_TXT", "CHAPTERS_VTT", "plain", "read", "to_txt", "to_vtt", "write"]
+__all__ = ["CHAPTERS_JSON", "CHAPTERS_TXT", "CHAPTERS_VTT", "clock", "plain", "read", "to_txt", "to_vtt", "write"]

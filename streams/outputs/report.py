@@ -26,6 +26,7 @@ from typing import Any, Iterator
 import orjson
 
 from scenestream.agents.errors import InputError
+from scenestream.streams.outputs import chapters as chapter_files
 from scenestream.streams.outputs.sources import CAPTIONS_FILE, captions_path, read_jsonl
 from scenestream.streams.outputs.thumbnails import WIDTH, VideoFrames, data_uri, scene_time
 
@@ -111,11 +112,6 @@ def _card(rec: dict, anchor: str) -> dict:
     }
 
 
-def _clock(t: float) -> str:
-    s = max(0, int(t))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
-
-
 def _chapters(video: _Video) -> list[dict]:
     """The chapters with their times, each linking to the card of its first scene."""
     out = []
@@ -124,7 +120,7 @@ def _chapters(video: _Video) -> list[dict]:
         first = int(scenes[0]) if scenes else min((k for k, c in video.cards.items()
                                                    if c["end"] > float(ch["start"])), default=0)
         out.append({"index": i, "title": str(ch.get("title") or f"Chapter {i + 1}"), "start": float(ch["start"]),
-                    "clock": _clock(float(ch["start"])), "span": _span(float(ch["start"]), float(ch["end"])),
+                    "clock": chapter_files.clock(float(ch["start"])), "span": _span(float(ch["start"]), float(ch["end"])),
                     "anchor": f"v{video.ordinal}-s{first}"})
     return out
 
