@@ -63,11 +63,6 @@ def build_app(settings: KafkaSettings, agents: list[str], processors: dict[str, 
     for name in all_topics():
         wiring.topic(name)
 
-    @app.on_before_shutdown.connect
-    async def _close_known(app, **kwargs) -> None:  # the unknown-video check's consumer leaves with the worker
-        if wiring.known is not None:
-            await wiring.known.close()
-
     if "ingest" in agents:
         register_ingest(wiring, ingest)
     for name, proc in processors.items():
