@@ -63,20 +63,43 @@ def check_endpoint(url: str) -> str:
     return url.strip().rstrip("/")
 
 
+def load_openai():
+    """The openai module, loaded so that requests from many threads are safe.
+
+    openai checks on every request whether the old `httpx` is loaded (`sys.modules.get("httpx")`) and then reads
+    its `Timeout`. When another thread of the pipeline (huggingface_hub, for one) happens to be importing httpx at
+    that moment, openai finds the module half-initialised and the request fails with "partially initialized module
+    'httpx' has no attribute 'Timeout'" (seen in CI with four captions in flight). Importing httpx here, once,
+    before any request, leaves nothing half-done for a request to find."""
+    try:
+        import httpx  # noqa: F401  (see above; it is optional, so its absence is fine)
+    except ImportError:
+        pass
+    import openai  # imported here: only deployments with a model server need it loaded
+
+    return openai
+
+
+def _warm(client) -> None:
+    """Build the client's lazily imported resources now, in one thread, rather than in the first requests of
+    several threads at once (openai imports each resource module on first use)."""
+    client.chat.completions, client.models  # noqa: B018  (cached properties: the access is the point)
+
+
 class ChatClient:
     """One endpoint and model. Thread-safe: `complete_many` sends up to `concurrency` requests at once, so a server
     with continuous batching (vLLM, SGLang, TGI) sees many at a time."""
 
     def __init__(self, endpoint: str, model: str = "", api_key_env: str = "OPENAI_API_KEY", timeout: float = 120.0,
                  retries: int = 4, concurrency: int = 8):
-        import openai  # imported here: only deployments with a model server need it loaded
-
+        openai = load_openai()
         self.endpoint = check_endpoint(endpoint)
         if timeout <= 0 or retries < 0 or concurrency < 1:
             raise ConfigError("endpoint timeout must be > 0, retries >= 0 and concurrency >= 1")
         key = os.environ.get(api_key_env, "") if api_key_env else ""
         self.client = openai.OpenAI(base_url=self.endpoint, api_key=key or NO_KEY, timeout=timeout,
                                     max_retries=retries)
+        _warm(self.client)
         self.model, self.retries, self.concurrency = model, retries, concurrency
         self._pool: ThreadPoolExecutor | None = None
 

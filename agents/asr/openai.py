@@ -19,6 +19,7 @@ import numpy as np
 from scenestream.agents.asr.backend import RegionText
 from scenestream.agents.asr.settings import AsrSettings
 from scenestream.agents.asr.speech import RATE, Packed
+from scenestream.agents.chat import load_openai
 
 
 class TranscriptionError(Exception):
@@ -66,7 +67,7 @@ class OpenAIBackend:
         return self.settings.base_url.rstrip("/").removesuffix("/audio/transcriptions")
 
     def setup(self) -> None:
-        import openai  # only deployments with a transcription server need it loaded
+        openai = load_openai()  # only deployments with a transcription server need it loaded; see load_openai
 
         s = self.settings
         key = s.key()  # ConfigError now, not on the first request
@@ -75,6 +76,7 @@ class OpenAIBackend:
                                               timeout=s.timeout, max_retries=s.retries)
         else:
             self._client = openai.OpenAI(base_url=self.url, api_key=key, timeout=s.timeout, max_retries=s.retries)
+        self._client.audio.transcriptions  # noqa: B018  (openai imports it on first use; do it here, in one thread)
         self._pool = ThreadPoolExecutor(s.max_concurrency, thread_name_prefix="asr-http")
 
     def submit(self, packed: Packed, language: str | None) -> "Future[RegionText]":

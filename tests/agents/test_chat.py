@@ -121,6 +121,53 @@ def test_many_at_once_keep_their_order_and_their_failures(scripted):
     assert sorted(b["messages"][0]["content"] for _, _, b in srv.seen) == [str(i) for i in range(6)]
 
 
+# Run in a fresh interpreter: the suite's own process has httpx loaded already. Another thread starts importing the old
+# httpx and is held half-way (its module is in sys.modules, not yet filled in) while requests go out, as a thread of
+# the pipeline did in CI; before the client loaded httpx itself, openai read `httpx.Timeout` off the half-made module
+# and every request in flight failed with "partially initialized module 'httpx' has no attribute 'Timeout'".
+RACE = """
+import importlib.abc, importlib.util, sys, threading
+from scenestream.agents.chat import ChatClient, user_message
+assert "httpx" not in sys.modules
+client = ChatClient(sys.argv[1], "m", concurrency=4)
+entered, release = threading.Event(), threading.Event()
+
+class Held(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name != "httpx":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec("httpx")
+        run = spec.loader.exec_module
+        def held(module):
+            entered.set()
+            release.wait(30)
+            run(module)
+        spec.loader.exec_module = held
+        return spec
+
+sys.meta_path.insert(0, Held())
+importer = threading.Thread(target=lambda: __import__("httpx"))
+importer.start()
+if "httpx" not in sys.modules:  # it is, once the client loaded it: then the import never reaches the finder
+    entered.wait(30)
+replies = client.complete_many([[user_message(str(i))] for i in range(4)])
+release.set()
+importer.join()
+print([getattr(r, "text", str(r)) for r in replies])
+"""
+
+
+def test_requests_in_flight_survive_another_thread_importing_httpx(scripted):
+    import subprocess
+    import sys
+
+    srv = scripted((200, {}, OK))
+    proc = subprocess.run([sys.executable, "-c", RACE, srv.base], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == str(["a bus"] * 4), proc.stdout
+
+
 @pytest.mark.parametrize("url, why", [("localhost:8000/v1", "http"), ("ftp://h/v1", "http"),
                                       ("http://h:8000", "ends in /v1"), ("http:///v1", "http")])
 def test_endpoint_urls_are_checked(url, why):
