@@ -109,7 +109,7 @@ class EmbeddedPipeline:
         return asyncio.run(self.run_async(request, sinks, on_event))
 
     def wholes(self):
-        if self._wholes is None and self.chapters is not None and self.chapters.enabled:
+        if self._wholes is None and self.chapters is not None:
             from scenestream.streams.video.stage import VideoWholes
 
             self._wholes = VideoWholes(self.chapters)
@@ -286,5 +286,5 @@ class _Run:
         if self.wholes is not None:
             await self._whole(self.wholes.end_all)
         self.result.busy_seconds["joiner"] = busy
-        if self.p.chapters is not None and self.p.chapters.enabled:
+        if self.p.chapters is not None:
             self.result.busy_seconds["chapters"] = self.chapter_busy

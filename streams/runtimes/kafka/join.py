@@ -60,7 +60,7 @@ class JoinRunner:
         self.wiring = wiring
         self.joiner = Joiner(sources)
         self.wholes = None  # the chapters-and-summary stage, unless -o chapters.enabled=false
-        if chapters is not None and chapters.enabled:
+        if chapters is not None:  # plan.chapters(): None when -o chapters.enabled=false
             from scenestream.streams.video.stage import VideoWholes
 
             self.wholes = VideoWholes(chapters)
