@@ -105,7 +105,8 @@ def _kafka(index, args, log):
     settings = kafka_settings(args)
     group = args.group or search_follow.default_group(settings, index)
     if log:
-        log(f"following {settings.topic('captions')} as group {group} into {index.target}")
+        log(f"following {settings.topic('captions')} (and {settings.topic('chapters')}, where it exists) as group "
+            f"{group} into {index.target}")
     done = [0]
 
     def progress(w) -> None:

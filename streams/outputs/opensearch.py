@@ -343,6 +343,91 @@ class SearchIndex:
             done.rejected = len(dead)
         return done
 
+    # ------------------------------------------------------------------ chapters from the Kafka topic
+
+    @property
+    def chapters_index(self) -> str:
+        return st.chapters_index(self.alias)
+
+    def prepare_chapters(self) -> None:
+        """Make ALIAS-chapters (its own mapping, search_template.CHAPTER_MAPPINGS) unless it is there."""
+        from opensearchpy.exceptions import RequestError
+
+        ic = self.client.indices
+        if self._call("the chapters index", ic.exists, index=self.chapters_index):
+            return
+        try:
+            self._call("the chapters index", ic.create, index=self.chapters_index,
+                       body={"mappings": st.CHAPTER_MAPPINGS})
+            self.log(f"made {self.chapters_index} for the chapters topic")
+        except RequestError as exc:
+            if exc.error != "resource_already_exists_exception":  # another sink made it first: as good
+                raise
+
+    def write_chapters(self, chapters: list[dict]) -> int:
+        """Keep the chapters (schemas.Chapter dicts) in ALIAS-chapters, searchable at once, and put each on the
+        scenes of its range that are indexed already; a scene indexed later finds its chapter with `chapters_for`.
+        Returns the number of scene documents updated. Raises SearchUnavailable like `write`."""
+        from opensearchpy.helpers import bulk as bulk_helper
+
+        if not chapters:
+            return 0
+        docs = [{"_op_type": "index", "_index": self.chapters_index, "_id": f"{c['video_id']}:{c['index']}",
+                 "_source": c} for c in chapters]
+        # refresh=wait_for: the next batch of scenes searches for these chapters and must see them.
+        _, refused = self._retrying(f"{len(docs)} chapters", lambda: bulk_helper(
+            self.client, docs, refresh="wait_for", raise_on_error=False))
+        if refused:
+            by_id = {d["_id"]: d["_source"] for d in docs}
+            self._dead_letter([{"key": r.get("_id"), "status": r.get("status"), "reason": _reason(r.get("error")),
+                                "record": by_id.get(r.get("_id"))} for r in (e.get("index", e) for e in refused)])
+        # Each scene of the range that is indexed already is read and written back whole with its chapter, guarded
+        # by its sequence number. Not a partial `update`: the node re-parses the merged source, which it prints
+        # with floats in E notation (emitted_at 1.79E9), and the epoch_second date parser refuses that.
+        wanted = {f"{c['video_id']}:{i}": st.chapter_of({"video_id": c["video_id"], "index": i}, [c])
+                  for c in chapters for i in range(int(c["scenes"][0]), int(c["scenes"][-1]) + 1)}
+        ids, updated = sorted(wanted), 0
+        for _ in range(3):  # a 409 means the scene was written meanwhile: read it again
+            conflicts: list[str] = []
+            for start in range(0, len(ids), self.s.batch):
+                part = ids[start:start + self.s.batch]
+                found = self._call(f"the {len(part)} scenes of new chapters", self.client.mget, index=self.target,
+                                   body={"ids": part})["docs"]
+                actions = [{"_op_type": "index", "_index": d["_index"], "_id": d["_id"],
+                            "if_seq_no": d["_seq_no"], "if_primary_term": d["_primary_term"],
+                            "_source": {**d["_source"], "chapter": wanted[d["_id"]]}}
+                           for d in found if d.get("found") and d["_source"].get("chapter") != wanted[d["_id"]]]
+                if not actions:
+                    continue  # none indexed yet (each looks its chapter up when it is), or all set already
+                ok, errors = self._retrying(f"the chapters of {len(actions)} scenes",
+                                            lambda: bulk_helper(self.client, actions, raise_on_error=False))
+                updated += ok
+                for r in (e.get("index", e) for e in errors):
+                    if r.get("status") == 409:
+                        conflicts.append(r.get("_id"))
+                    else:
+                        self.warn(f"chapter not set on {r.get('_id')}: {_reason(r.get('error'))[:200]}")
+            if not conflicts:
+                break
+            ids = sorted(conflicts)
+        else:
+            self.warn(f"chapter not set on {len(ids)} scenes written again and again meanwhile: {ids[:3]}")
+        return updated
+
+    def chapters_for(self, video_ids: Iterable[str]) -> list[dict]:
+        """The chapters kept in ALIAS-chapters for these videos (none where the index is not there)."""
+        from opensearchpy.exceptions import NotFoundError
+
+        ids = sorted(set(video_ids))
+        if not ids:
+            return []
+        body = {"query": {"terms": {"video_id": ids}}, "size": 10000, "sort": [{"index": "asc"}]}
+        try:
+            hits = self._call("a chapter lookup", self.client.search, index=self.chapters_index, body=body)
+        except NotFoundError:
+            return []
+        return [h["_source"] for h in hits["hits"]["hits"]]
+
     def _dead_letter(self, entries: list[dict]) -> None:
         """Append to the dead-letter file and sync it: after `write` returns, a caller may commit these away."""
         now = time.time()

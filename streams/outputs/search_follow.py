@@ -8,6 +8,15 @@ lost, and what is read twice is written twice under the same _id, which changes 
 
 A message that is not a scene record (not JSON, no video_id/index) goes to the dead letter with its topic, partition
 and offset; a tombstone of the compacted topic is skipped.
+
+Chapters: where the `chapters` topic exists, the same group follows it too, so each scene document gets the chapter
+that holds it, as `index` does from a run folder's chapters.json. A chapter closes a few scenes after its last one,
+on another topic, and a consumer catching up may read it before or after its scenes. So each chapter is kept in
+ALIAS-chapters (SearchIndex.write_chapters) and set on the scenes already indexed, and each batch of scenes looks
+up its videos' chapters there before it is written. Both are in the cluster before the offsets are committed, so
+a restart loses neither. Left open: two sinks of one group that share the work may split a chapter from its scenes
+across them, and a scene indexed by one between the other's chapter lookup and its update misses its chapter
+until it is written again.
 """
 from __future__ import annotations
 
@@ -18,7 +27,9 @@ from typing import Callable
 
 import orjson
 
-from scenestream.schemas.topics import CAPTIONS
+from scenestream.schemas import codec
+from scenestream.schemas.records import Chapter
+from scenestream.schemas.topics import CAPTIONS, CHAPTERS
 from scenestream.streams.outputs.opensearch import SearchIndex, Written
 from scenestream.streams.outputs.sources import _started
 
@@ -48,22 +59,54 @@ def _parse(messages) -> tuple[list[dict], list[tuple[str, str, str]]]:
     return records, unreadable
 
 
+def _parse_chapters(messages) -> tuple[list[dict], list[tuple[str, str, str]]]:
+    chapters, unreadable = [], []
+    for m in messages:
+        if m.value is None:
+            continue
+        where = f"{m.topic}[{m.partition}]@{m.offset}"
+        try:
+            ch = codec.loads(Chapter, m.value)
+        except ValueError as exc:
+            unreadable.append((where, str(exc), m.value.decode("utf-8", "replace")))
+            continue
+        if len(ch.scenes) != 2 or ch.scenes[0] > ch.scenes[1]:
+            unreadable.append((where, f"chapter {ch.key}: scenes must be [first, last], got {ch.scenes}",
+                               m.value.decode("utf-8", "replace")))
+            continue
+        chapters.append(codec.to_dict(ch))
+    return chapters, unreadable
+
+
 async def follow(index: SearchIndex, kafka_settings, group: str, idle_timeout: float | None = None,
-                 max_records: int | None = None, on_batch: Callable[[Written], None] | None = None) -> Written:
-    """Follow the captions topic as `group` until `idle_timeout` seconds pass without a record (None: until
-    cancelled). Returns the totals written."""
+                 max_records: int | None = None, on_batch: Callable[[Written], None] | None = None,
+                 chapters: bool = True) -> Written:
+    """Follow the captions topic (and, with `chapters`, the chapters topic where it exists) as `group` until
+    `idle_timeout` seconds pass without a record (None: until cancelled). Returns the totals written."""
     from aiokafka import AIOKafkaConsumer
     from aiokafka.errors import CommitFailedError
 
     s = kafka_settings
     consumer = AIOKafkaConsumer(
-        s.topic(CAPTIONS), bootstrap_servers=s.broker, group_id=group, enable_auto_commit=False,
+        bootstrap_servers=s.broker, group_id=group, enable_auto_commit=False,
         auto_offset_reset="earliest", isolation_level="read_committed", client_id="scenestream-opensearch",
         max_partition_fetch_bytes=s.max_message_bytes, session_timeout_ms=int(s.session_timeout * 1000),
         heartbeat_interval_ms=int(s.heartbeat_interval * 1000),
         # A bulk may wait out a cluster restart (retry_for): the group must not take the partitions away meanwhile.
         max_poll_interval_ms=int(max(s.max_poll_interval, index.s.retry_for + 60) * 1000), **s.aiokafka_auth())
     await _started(consumer, s)
+    topics = [s.topic(CAPTIONS)]
+    try:
+        if chapters and s.topic(CHAPTERS) in await consumer.topics():
+            topics.append(s.topic(CHAPTERS))
+            await asyncio.to_thread(index.prepare_chapters)
+        elif chapters:
+            index.warn(f"no topic {s.topic(CHAPTERS)} (a pipeline with chapters off?): scenes indexed without "
+                       "chapters")
+        consumer.subscribe(topics)
+    except BaseException:
+        await consumer.stop()
+        raise
     total = Written()
     try:
         last = time.monotonic()
@@ -74,8 +117,16 @@ async def follow(index: SearchIndex, kafka_settings, group: str, idle_timeout: f
                     return total
                 continue
             last = time.monotonic()
-            records, unreadable = _parse(m for messages in batches.values() for m in messages)
-            written = await asyncio.to_thread(index.write, records, None, unreadable)
+            messages = [m for batch in batches.values() for m in batch]
+            # Chapters first: the scenes of this very batch then find theirs.
+            found, unreadable = _parse_chapters(m for m in messages if m.topic != topics[0])
+            if found:
+                await asyncio.to_thread(index.write_chapters, found)
+            records, bad = _parse(m for m in messages if m.topic == topics[0])
+            unreadable += bad
+            known = (await asyncio.to_thread(index.chapters_for, {r["video_id"] for r in records})
+                     if records and len(topics) > 1 else [])
+            written = await asyncio.to_thread(index.write, records, known or None, unreadable)
             total.indexed += written.indexed
             total.rejected += written.rejected
             try:

@@ -83,6 +83,22 @@ MAPPINGS: dict = {
     },
 }
 
+# The chapters index, ALIAS-chapters, beside the versions (the template's ALIAS-v* does not match it): one document
+# per chapter read from the Kafka `chapters` topic (schemas.Chapter), _id video_id:index. The sink keeps chapters
+# there, not in its memory, because a chapter and its scenes come on two topics, in either order: scenes indexed
+# after their chapter look it up here, also after a restart. It is searchable in its own right.
+CHAPTER_MAPPINGS: dict = {
+    "dynamic": False,
+    "_meta": {"scenestream_template": TEMPLATE_VERSION},
+    "properties": {"video_id": KEYWORD, "index": {"type": "integer"}, "start": TIME, "end": TIME, "title": TEXT,
+                   "scenes": {"type": "integer"}, "titled_by": KEYWORD, "schema_version": {"type": "short"}},
+}
+
+
+def chapters_index(alias: str) -> str:
+    return f"{alias}-chapters"
+
+
 # Index names: lowercase, no spaces or \ / * ? " < > | , # :, not starting with - _ +, at most 255 bytes (both
 # engines' rules). Checked here so a bad --index is one line, not a 400 from the cluster.
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
@@ -147,5 +163,5 @@ def chapter_of(rec: dict, chapters: list[dict]) -> dict | None:
     return None
 
 
-__all__ = ["DEFAULT_INDEX", "MAPPINGS", "TEMPLATE_VERSION", "chapter_of", "check_name", "document", "template",
-           "version_name", "version_of"]
+__all__ = ["CHAPTER_MAPPINGS", "DEFAULT_INDEX", "MAPPINGS", "TEMPLATE_VERSION", "chapter_of", "chapters_index",
+           "check_name", "document", "template", "version_name", "version_of"]

@@ -191,6 +191,68 @@ def test_kafka_replay_changes_no_document(opensearch, broker, bikes_run, corpus_
     oc.indices.delete(index=f"{alias}-v*")
 
 
+async def publish_chapters(settings: KafkaSettings, chapters: list[dict]) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=settings.broker, acks="all")
+    await producer.start()
+    try:
+        for c in chapters:  # as the joiner writes them: key video_id:index
+            await producer.send_and_wait(settings.topic("chapters"), orjson.dumps(c),
+                                         key=f"{c['video_id']}:{c['index']}".encode())
+    finally:
+        await producer.stop()
+
+
+def run_chapters(run) -> list[dict]:
+    """The run folder's chapters as the `chapters` topic carries them (schemas.Chapter: with the video id)."""
+    video = records(run)[0]["video_id"]
+    found = [{"video_id": video, **c} for c in read_chapters(run)]
+    assert found, f"{run} made no chapters"
+    return found
+
+
+def test_kafka_chapters_reach_their_scenes_whichever_comes_first_and_after_a_restart(opensearch, broker, bikes_run,
+                                                                                      corpus_run, tmp_path, capsys):
+    alias, oc = name(), client(opensearch)
+    settings = KafkaSettings.from_env(broker=broker, prefix=f"scenestream-test-search-{secrets.token_hex(3)}.")
+    asyncio.run(ensure_topics(settings, ("captions", "chapters")))
+    bikes, corpus = records(bikes_run), records(corpus_run)
+    bikes_chapters, corpus_chapters = run_chapters(bikes_run), run_chapters(corpus_run)
+    half = len(corpus) // 2
+    common = ["index", "--kafka", "--opensearch", opensearch, "--index", alias, "--broker", broker,
+              "--prefix", settings.prefix, "--idle-timeout", "3", "--dead-letter", str(tmp_path / "dead.jsonl")]
+    # First the corpus video's chapters, before any of its scenes (a sink catching up reads them so), and half of
+    # its scenes; bikes' scenes without their chapter yet.
+    asyncio.run(publish_chapters(settings, corpus_chapters))
+    asyncio.run(publish(settings, corpus[:half] + bikes))
+    assert main(common) == 0
+    capsys.readouterr()
+    # The sink is gone and started again: the rest of the corpus video's scenes, whose chapters it read before it
+    # stopped, and bikes' chapter, after its scenes.
+    asyncio.run(publish(settings, corpus[half:]))
+    broken = {**bikes_chapters[0], "index": 99, "scenes": []}  # no scene range: a chapter of nothing
+    asyncio.run(publish_chapters(settings, [*bikes_chapters, broken]))
+    assert main(common) == 0
+    out = capsys.readouterr().out
+    assert f"{len(corpus) - half} scenes indexed, 1 rejected" in out and f"{len(corpus) + len(bikes)} in all" in out
+    docs = all_docs(oc, alias)
+    want = {f"{r['video_id']}:{r['index']}": st.document(r, st.chapter_of(r, chs))
+            for recs, chs in ((bikes, bikes_chapters), (corpus, corpus_chapters)) for r in recs}
+    assert all(w["chapter"] is not None for w in want.values())
+    assert {k: d["source"] for k, d in docs.items()} == want
+    # The chapters are searchable in their own index.
+    oc.indices.refresh(index=f"{alias}-chapters")
+    kept = oc.search(index=f"{alias}-chapters", body={"query": {"match_all": {}}, "size": 100})["hits"]["hits"]
+    assert sorted(h["_id"] for h in kept) == sorted(f"{c['video_id']}:{c['index']}"
+                                                      for c in bikes_chapters + corpus_chapters)
+    title = corpus_chapters[-1]["title"].split()[0]
+    assert top(oc, f"{alias}-chapters", {"match": {"title": title}})[0].startswith(corpus[0]["video_id"])
+    (dead,) = [orjson.loads(x) for x in (tmp_path / "dead.jsonl").read_bytes().splitlines()]
+    assert dead["source"].startswith(settings.topic("chapters")) and "scenes must be [first, last]" in dead["reason"]
+    oc.indices.delete(index=f"{alias}-v*,{alias}-chapters")
+
+
 class Sink:
     """`scenestream index --kafka --opensearch` as its own process, its stderr read line by line: the test waits
     for what it says (indexed N, waiting for OpenSearch), not for time to pass."""
