@@ -34,8 +34,10 @@ class WorkerProcess:
         self.broker, self.prefix = broker, prefix
         workdir.mkdir(parents=True, exist_ok=True)
         self.log = workdir / f"worker-{time.monotonic_ns()}.log"
+        # SCENESTREAM_TEST_WORKER_LOGLEVEL=info: the workers' logs (in workdir) tell more when a test is looked into.
+        level = os.environ.get("SCENESTREAM_TEST_WORKER_LOGLEVEL", "warning")
         self.args = [sys.executable, "-m", "streams", "worker", "--agents", agents, "--store", store,
-                     "--data-dir", str(workdir / "data"), *extra]
+                     "--data-dir", str(workdir / "data"), "--loglevel", level, *extra]
         # Short sessions: a killed worker's partitions move to the next one within seconds.
         self.env = dict(env(broker, prefix), SCENESTREAM_SESSION_TIMEOUT=str(session_timeout),
                         SCENESTREAM_HEARTBEAT_INTERVAL=str(min(3.0, session_timeout / 3)))
@@ -126,6 +128,37 @@ async def _read_topic(broker: str, topic: str, timeout: float) -> list:
 def read_topic(broker: str, prefix: str, name: str, timeout: float = 30) -> list:
     """Every committed record of a topic (aiokafka ConsumerRecords: .key, .value, .partition, .offset)."""
     return asyncio.run(_read_topic(broker, prefix + name, timeout))
+
+
+async def _lags(broker: str, prefix: str) -> list[str]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker)
+    consumer = AIOKafkaConsumer(bootstrap_servers=broker, isolation_level="read_committed")
+    await admin.start()
+    await consumer.start()
+    try:
+        lines = []
+        for group, *_ in await admin.list_consumer_groups():
+            if not group.startswith(prefix):
+                continue
+            offsets = await admin.list_consumer_group_offsets(group)
+            ends = await consumer.end_offsets(list(offsets))
+            lines += [f"{group[len(prefix):]} {tp.topic[len(prefix):]}[{tp.partition}]: committed {o.offset} of "
+                      f"{ends[tp]}" for tp, o in sorted(offsets.items()) if o.offset < ends[tp]]
+        return lines
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+def lags(broker: str, prefix: str) -> str:
+    """Each consumer group of the test's prefix with its partitions not committed to their end: when a test timed
+    out waiting on a pipeline, this says which input a worker stopped taking."""
+    try:
+        return "\n".join(asyncio.run(_lags(broker, prefix))) or "(every group committed to the end)"
+    except Exception as exc:  # noqa: BLE001 - a diagnostic for a failure message must not hide the failure
+        return f"(lags unknown: {type(exc).__name__}: {exc})"
 
 
 async def _produce(broker: str, topic: str, key: bytes | None, value: bytes) -> None:

@@ -12,7 +12,7 @@ import pytest
 from scenestream.schemas import SceneCaption
 from scenestream.streams.core import table
 from tests import media
-from tests.kafka.kafkatools import WorkerProcess, produce, read_topic, scenestream
+from tests.kafka.kafkatools import WorkerProcess, lags, produce, read_topic, scenestream
 
 pytestmark = pytest.mark.kafka
 
@@ -143,7 +143,9 @@ def test_a_worker_killed_mid_video_loses_no_scene_and_doubles_none(broker, prefi
     gated.unshut()
     with WorkerProcess(broker, prefix, agents, tmp_path / "second", *extra, store="rocksdb://") as second:
         tail, caps = tail_lines(broker, prefix, "crash-1", timeout=400)
-        assert tail.returncode == 0, tail.stderr + second.stderr_tail()
+        # On a time-out: which scenes came, which inputs the groups stopped committing, the new worker's log.
+        assert tail.returncode == 0, (f"{tail.stderr}scenes printed: {[c['index'] for c in caps]}\n"
+                                      f"{lags(broker, prefix)}\n{second.stderr_tail()}")
     ingested = [e for e in events_of(broker, prefix, "crash-1") if e["kind"] == "ingested"]
     n = ingested[-1]["counts"]["scenes"]
     assert n >= 25  # 3 minutes of 4 synthetic shots + bikes' 6 per minute
