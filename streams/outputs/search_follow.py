@@ -41,41 +41,35 @@ def default_group(kafka_settings, index: SearchIndex) -> str:
     return f"{kafka_settings.prefix}opensearch-{index.target[:40]}-{hashlib.sha1(where.encode()).hexdigest()[:8]}"
 
 
-def _parse(messages) -> tuple[list[dict], list[tuple[str, str, str]]]:
-    records, unreadable = [], []
+def _decoded(messages, decode: Callable[[bytes], dict]) -> tuple[list[dict], list[tuple[str, str, str]]]:
+    """Each message's value through `decode` (which raises ValueError with the reason for a value it refuses),
+    and (where, reason, raw) for each refused one; tombstones of the compacted topics are skipped."""
+    good, unreadable = [], []
     for m in messages:
         if m.value is None:
             continue
-        where = f"{m.topic}[{m.partition}]@{m.offset}"
         try:
-            rec = orjson.loads(m.value)
-        except orjson.JSONDecodeError as exc:
-            unreadable.append((where, f"not JSON ({exc})", m.value.decode("utf-8", "replace")))
-            continue
-        if not isinstance(rec, dict) or "video_id" not in rec or "index" not in rec:
-            unreadable.append((where, "not a scene record (no video_id/index)", m.value.decode("utf-8", "replace")))
-            continue
-        records.append(rec)
-    return records, unreadable
-
-
-def _parse_chapters(messages) -> tuple[list[dict], list[tuple[str, str, str]]]:
-    chapters, unreadable = [], []
-    for m in messages:
-        if m.value is None:
-            continue
-        where = f"{m.topic}[{m.partition}]@{m.offset}"
-        try:
-            ch = codec.loads(Chapter, m.value)
+            good.append(decode(m.value))
         except ValueError as exc:
-            unreadable.append((where, str(exc), m.value.decode("utf-8", "replace")))
-            continue
-        if len(ch.scenes) != 2 or ch.scenes[0] > ch.scenes[1]:
-            unreadable.append((where, f"chapter {ch.key}: scenes must be [first, last], got {ch.scenes}",
-                               m.value.decode("utf-8", "replace")))
-            continue
-        chapters.append(codec.to_dict(ch))
-    return chapters, unreadable
+            unreadable.append((f"{m.topic}[{m.partition}]@{m.offset}", str(exc), m.value.decode("utf-8", "replace")))
+    return good, unreadable
+
+
+def _scene(raw: bytes) -> dict:
+    try:
+        rec = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc})") from None
+    if not isinstance(rec, dict) or "video_id" not in rec or "index" not in rec:
+        raise ValueError("not a scene record (no video_id/index)")
+    return rec
+
+
+def _chapter(raw: bytes) -> dict:
+    ch = codec.loads(Chapter, raw)
+    if len(ch.scenes) != 2 or ch.scenes[0] > ch.scenes[1]:
+        raise ValueError(f"chapter {ch.key}: scenes must be [first, last], got {ch.scenes}")
+    return codec.to_dict(ch)
 
 
 async def follow(index: SearchIndex, kafka_settings, group: str, idle_timeout: float | None = None,
@@ -119,10 +113,10 @@ async def follow(index: SearchIndex, kafka_settings, group: str, idle_timeout: f
             last = time.monotonic()
             messages = [m for batch in batches.values() for m in batch]
             # Chapters first: the scenes of this very batch then find theirs.
-            found, unreadable = _parse_chapters(m for m in messages if m.topic != topics[0])
+            found, unreadable = _decoded((m for m in messages if m.topic != topics[0]), _chapter)
             if found:
                 await asyncio.to_thread(index.write_chapters, found)
-            records, bad = _parse(m for m in messages if m.topic == topics[0])
+            records, bad = _decoded((m for m in messages if m.topic == topics[0]), _scene)
             unreadable += bad
             known = (await asyncio.to_thread(index.chapters_for, {r["video_id"] for r in records})
                      if records and len(topics) > 1 else [])
